@@ -1,0 +1,49 @@
+# llmtriage — every target runs inside the project venv (.venv), created by `make setup`.
+PY ?= .venv/bin/python
+VENV ?= .venv
+MODEL ?= models/default
+PYTEST_ARGS ?=
+
+.PHONY: setup data train evaluate test test-fast check bench serve chaos savings tune-notebooks clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[serve,train,dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+data: setup
+	$(PY) -m llmtriage_train.datasets materialise
+
+$(MODEL)/manifest.json:
+	$(MAKE) train
+
+train: setup data
+	$(PY) -m llmtriage.cli train --out $(MODEL)
+
+evaluate: setup data $(MODEL)/manifest.json
+	$(PY) -m llmtriage.cli evaluate --benchmarks --model $(MODEL)
+
+test: setup data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+check: setup
+	$(VENV)/bin/ruff check src training tests bench
+	$(VENV)/bin/mypy
+
+bench: setup $(MODEL)/manifest.json
+	$(PY) -m bench.run --model $(MODEL)
+
+serve: setup $(MODEL)/manifest.json
+	$(PY) -m llmtriage.cli serve --model $(MODEL)
+
+chaos: setup
+	$(PY) -m pytest -q tests/chaos --chaos-long $(PYTEST_ARGS)
+
+clean:
+	rm -rf data/cache .pytest_cache .mypy_cache .ruff_cache
