@@ -1,0 +1,42 @@
+"""Embedders behind one protocol, rebuilt from an artifact through an explicit registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from llmtriage.embedding.base import Embedder
+from llmtriage.errors import ArtifactError
+
+# kind -> loader(path or None). The path is the artifact's embedder folder (static)
+# or None for weights that come from an installed package (transformer).
+EmbedderLoader = Callable[[Path | None], Embedder]
+
+
+def _static(path: Path | None) -> Embedder:
+    from llmtriage.embedding.static import StaticEmbedder
+
+    if path is None:
+        raise ArtifactError("a static embedder needs its folder inside the artifact")
+    return StaticEmbedder.load(path)
+
+
+def _transformer(path: Path | None) -> Embedder:
+    from llmtriage.embedding.transformer import TransformerEmbedder
+
+    return TransformerEmbedder.load(path)
+
+
+def _hashing(path: Path | None) -> Embedder:
+    from llmtriage.embedding.hashing import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+EMBEDDERS: dict[str, EmbedderLoader] = {
+    "static": _static,
+    "transformer": _transformer,
+    "hashing": _hashing,
+}
+
+__all__ = ["EMBEDDERS", "Embedder", "EmbedderLoader"]

@@ -1,0 +1,3 @@
+from llmtriage.scoring.scorer import ScoreResult, Scorer
+
+__all__ = ["ScoreResult", "Scorer"]

@@ -1,0 +1,150 @@
+"""Save and load a scorer artifact: manifest.json + weights.npz (+ embedder folder).
+
+Pickle-free on purpose: numpy arrays are read with allow_pickle=False and the
+manifest is JSON validated by pydantic, so opening an artifact cannot run code.
+Every file the scorer depends on is checksummed in the manifest and verified here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import ValidationError
+
+from llmtriage.errors import ArtifactError
+from llmtriage.scoring.manifest import FORMAT_VERSION, Manifest
+
+MANIFEST = "manifest.json"
+Array = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A linear model with one row per head over [embedding | stats] and hashed n-grams."""
+
+    dense_coef: Array  # (heads, dim + n_stats)
+    intercept: Array  # (heads,)
+    stats_mean: Array  # (n_stats,)
+    stats_scale: Array  # (n_stats,)
+    lexical_coef: Array | None = None  # (heads, n_buckets)
+    idf: Array | None = None  # (n_buckets,)
+
+    def arrays(self) -> dict[str, Array]:
+        out = {
+            "dense_coef": self.dense_coef,
+            "intercept": self.intercept,
+            "stats_mean": self.stats_mean,
+            "stats_scale": self.stats_scale,
+        }
+        if self.lexical_coef is not None and self.idf is not None:
+            out["lexical_coef"] = self.lexical_coef
+            out["idf"] = self.idf
+        return out
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_weights(path: Path, weights: Weights) -> str:
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.arrays().items()}
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+    return sha256_file(path)
+
+
+def save_manifest(directory: Path, manifest: Manifest) -> None:
+    text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=False)
+    (directory / MANIFEST).write_text(text + "\n", encoding="utf-8")
+
+
+def read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"no {MANIFEST} in {directory}: train one with `make train`")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: unknown format_version {version!r} (this llmtriage reads {FORMAT_VERSION})"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ArtifactError(f"{path}: invalid field '{field}': {first['msg']}") from exc
+
+
+def read_weights(directory: Path, manifest: Manifest) -> Weights:
+    path = directory / manifest.weights.file
+    if not path.is_file():
+        raise ArtifactError(f"artifact {directory} lacks its weights file {manifest.weights.file}")
+    actual = sha256_file(path)
+    if actual != manifest.weights.sha256:
+        raise ArtifactError(
+            f"{path}: checksum mismatch (manifest {manifest.weights.sha256[:12]}…, "
+            f"file {actual[:12]}…): the weights were changed after training"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"{path}: unreadable weights: {exc}") from exc
+    weights = Weights(
+        dense_coef=_need(arrays, "dense_coef", path),
+        intercept=_need(arrays, "intercept", path),
+        stats_mean=_need(arrays, "stats_mean", path),
+        stats_scale=_need(arrays, "stats_scale", path),
+        lexical_coef=arrays.get("lexical_coef"),
+        idf=arrays.get("idf"),
+    )
+    _check_shapes(weights, manifest, path)
+    return weights
+
+
+def _need(arrays: dict[str, Array], key: str, path: Path) -> Array:
+    if key not in arrays:
+        raise ArtifactError(f"{path}: missing array '{key}'")
+    return arrays[key]
+
+
+def _check_shapes(w: Weights, m: Manifest, path: Path) -> None:
+    heads = len(m.label.heads)
+    dense = m.embedder.dim + len(m.stats)
+    problems = []
+    if w.dense_coef.shape != (heads, dense):
+        problems.append(f"dense_coef {w.dense_coef.shape} != {(heads, dense)}")
+    if w.intercept.shape != (heads,):
+        problems.append(f"intercept {w.intercept.shape} != {(heads,)}")
+    if w.stats_mean.shape != (len(m.stats),) or w.stats_scale.shape != (len(m.stats),):
+        problems.append("stats_mean/stats_scale do not match the manifest's stats")
+    if m.lexical is not None:
+        n = m.lexical.n_buckets
+        if w.lexical_coef is None or w.idf is None:
+            problems.append("manifest declares lexical features but weights lack them")
+        elif w.lexical_coef.shape != (heads, n) or w.idf.shape != (n,):
+            problems.append(f"lexical arrays do not match n_buckets={n}")
+    if problems:
+        raise ArtifactError(f"{path}: weights do not fit the manifest: {'; '.join(problems)}")
+
+
+def save_artifact(directory: Path, manifest: Manifest, weights: Weights) -> Manifest:
+    """Write weights, then a manifest that carries their checksum; returns that manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    digest = write_weights(directory / manifest.weights.file, weights)
+    final = manifest.model_copy(update={"weights": manifest.weights.model_copy(update={"sha256": digest})})
+    save_manifest(directory, final)
+    return final

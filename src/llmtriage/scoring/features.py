@@ -1,0 +1,93 @@
+"""Features the complexity classifier reads, computed the same way in training and serving.
+
+Three groups, concatenated: the prompt embedding (semantic), hashed word n-grams
+with tf-idf weights (lexical: n-grams beat the embedding on MMLU), and a few
+prompt statistics (length, digits, maths, code). Hashing keeps the lexical part
+vocabulary-free, so the artifact stores one idf array instead of a vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_MATH = re.compile(r"[=+\-*/^<>%$]|\d")
+_CODE = re.compile(r"```|\bdef |\bclass |;\s*$|\{\s*$|\breturn\b", re.MULTILINE)
+_BIGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio mix, keeps bigram hashes spread
+
+STAT_NAMES: tuple[str, ...] = (
+    "log_chars",
+    "log_words",
+    "log_lines",
+    "digit_frac",
+    "upper_frac",
+    "math_frac",
+    "question_marks",
+    "code_markers",
+    "mean_word_len",
+)
+
+Ids = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class LexicalSpec:
+    n_buckets: int = 1 << 18
+    bigrams: bool = True
+
+
+def lexical_counts(text: str, spec: LexicalSpec) -> tuple[Ids, Floats]:
+    """Bucket ids of the text's unigrams (and bigrams) with their counts."""
+    tokens = _TOKEN.findall(text.lower())
+    if not tokens:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    hashes = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+    if spec.bigrams and len(tokens) > 1:
+        with np.errstate(over="ignore"):
+            pairs = hashes[:-1] * _BIGRAM_MULT + hashes[1:] + np.uint64(1)
+        hashes = np.concatenate([hashes, pairs])
+    ids, counts = np.unique((hashes % np.uint64(spec.n_buckets)).astype(np.int64), return_counts=True)
+    return ids, counts.astype(np.float32)
+
+
+def tfidf(ids: Ids, counts: Floats, idf: Floats) -> Floats:
+    """Sublinear tf × idf, L2-normalised (as scikit-learn's TfidfTransformer does)."""
+    if ids.size == 0:
+        return counts
+    weights = (1.0 + np.log(counts)) * idf[ids]
+    norm = float(np.linalg.norm(weights))
+    return (weights / norm).astype(np.float32) if norm > 0 else weights.astype(np.float32)
+
+
+def prompt_stats(text: str) -> Floats:
+    n_chars = len(text)
+    words = text.split()
+    denom = max(n_chars, 1)
+    digits = sum(c.isdigit() for c in text)
+    upper = sum(c.isupper() for c in text)
+    return np.array(
+        [
+            math.log1p(n_chars),
+            math.log1p(len(words)),
+            math.log1p(text.count("\n")),
+            digits / denom,
+            upper / denom,
+            len(_MATH.findall(text)) / denom,
+            math.log1p(text.count("?")),
+            math.log1p(len(_CODE.findall(text))),
+            (sum(len(w) for w in words) / len(words)) if words else 0.0,
+        ],
+        dtype=np.float32,
+    )
+
+
+def stats_matrix(texts: Sequence[str]) -> Floats:
+    return np.stack([prompt_stats(t) for t in texts]) if texts else np.zeros((0, len(STAT_NAMES)), np.float32)

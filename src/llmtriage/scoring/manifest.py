@@ -1,0 +1,97 @@
+"""The artifact manifest: what a trained scorer is, how it was made, how well it did."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FORMAT_VERSION = 1
+
+LabelKind = Literal["gain", "weak_wrong"]
+
+
+class EmbedderRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    fingerprint: str
+    dim: int = Field(gt=0)
+    path: str | None = None  # folder inside the artifact; None = weights from an installed package
+    description: str = ""
+
+
+class LexicalRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_buckets: int = Field(gt=0)
+    bigrams: bool = True
+
+
+class LabelDef(BaseModel):
+    """What the classifier learnt. `gain`: two heads P(strong good), P(weak good);
+    score = (1 + P(strong good) − P(weak good)) / 2, so 0.5 means no expected gain.
+    `weak_wrong`: one head P(weak model fails); score = that probability."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: LabelKind
+    heads: list[str]
+    description: str = ""
+    weak_model: str = ""
+    strong_model: str = ""
+
+
+class Thresholds(BaseModel):
+    """Ascending score cut-points between consecutive tiers (len(tiers) − 1 of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tiers: list[str] = Field(min_length=1)
+    cutpoints: list[float]
+    chosen_for: str = ""
+    operating_points: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Thresholds:
+        if len(self.cutpoints) != len(self.tiers) - 1:
+            raise ValueError(f"{len(self.tiers)} tiers need {len(self.tiers) - 1} cutpoints")
+        if any(b < a for a, b in zip(self.cutpoints, self.cutpoints[1:], strict=False)):
+            raise ValueError("cutpoints must be ascending")
+        return self
+
+
+class DataRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    source: str
+    rows: int
+    sha256: str
+
+
+class WeightsRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = "weights.npz"
+    sha256: str
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    format_version: int
+    name: str
+    model_version: str
+    created_at: str
+    embedder: EmbedderRef
+    lexical: LexicalRef | None = None
+    stats: list[str] = Field(default_factory=list)
+    label: LabelDef
+    max_chars: int = 8000
+    scored_part: str = "last_user_turn"
+    weights: WeightsRef
+    thresholds: Thresholds
+    training_data: list[DataRef] = Field(default_factory=list)
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)

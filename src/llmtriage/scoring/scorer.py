@@ -1,0 +1,129 @@
+"""In-process scoring: `Scorer.load(path).score(text)`.
+
+Loads a pickle-free artifact, rebuilds its embedder (or checks the one given),
+and turns a prompt into a complexity score in [0, 1] — higher means the strong
+model is more likely to be worth its price — plus the tier its thresholds pick.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from llmtriage.embedding import EMBEDDERS, Embedder
+from llmtriage.errors import ArtifactError, EmbedderMismatch
+from llmtriage.scoring.artifact import Weights, read_manifest, read_weights
+from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats, tfidf
+from llmtriage.scoring.manifest import Manifest, Thresholds
+from llmtriage.text import scored_text, truncate
+
+Probs = npt.NDArray[np.float64]
+
+
+def _gain(p: Probs) -> float:
+    return float((1.0 + p[0] - p[1]) / 2.0)
+
+
+def _first(p: Probs) -> float:
+    return float(p[0])
+
+
+# label kind -> how head probabilities become one score (explicit registry).
+SCORE_FROM_HEADS: dict[str, Callable[[Probs], float]] = {"gain": _gain, "weak_wrong": _first}
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score: float
+    tier: str
+
+
+class Scorer:
+    def __init__(self, manifest: Manifest, weights: Weights, embedder: Embedder) -> None:
+        _check_embedder(manifest, embedder)
+        self.manifest = manifest
+        self._w = weights
+        self._embedder = embedder
+        self._combine = SCORE_FROM_HEADS[manifest.label.kind]
+        lex = manifest.lexical
+        self._lexical = LexicalSpec(lex.n_buckets, lex.bigrams) if lex else None
+        self._thresholds = manifest.thresholds
+
+    @classmethod
+    def load(cls, path: str | Path, *, embedder: Embedder | None = None) -> Scorer:
+        directory = Path(path)
+        manifest = read_manifest(directory)
+        weights = read_weights(directory, manifest)
+        if embedder is None:
+            embedder = _load_embedder(directory, manifest)
+        return cls(manifest, weights, embedder)
+
+    @property
+    def model_version(self) -> str:
+        return self.manifest.model_version
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds
+
+    def with_thresholds(self, thresholds: Thresholds) -> Scorer:
+        """The same model with other cut-points (e.g. from the routing config)."""
+        clone = Scorer(self.manifest, self._w, self._embedder)
+        clone._thresholds = thresholds
+        return clone
+
+    def score(self, text: str) -> float:
+        return self.score_batch([text])[0]
+
+    def score_messages(self, messages: Sequence[Mapping[str, Any]]) -> float:
+        return self.score(scored_text(messages))
+
+    def score_batch(self, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        cut = [truncate(t, self.manifest.max_chars) for t in texts]
+        embeddings = self._embedder.embed(cut)
+        return [self._score_one(text, emb) for text, emb in zip(cut, embeddings, strict=True)]
+
+    def tier(self, score: float) -> str:
+        index = bisect.bisect_right(self._thresholds.cutpoints, score)
+        return self._thresholds.tiers[index]
+
+    def classify(self, text: str) -> ScoreResult:
+        s = self.score(text)
+        return ScoreResult(score=s, tier=self.tier(s))
+
+    def _score_one(self, text: str, embedding: npt.NDArray[np.float32]) -> float:
+        w = self._w
+        stats = (prompt_stats(text) - w.stats_mean) / w.stats_scale
+        logits = w.dense_coef @ np.concatenate([embedding, stats]) + w.intercept
+        if self._lexical is not None and w.lexical_coef is not None and w.idf is not None:
+            ids, counts = lexical_counts(text, self._lexical)
+            if ids.size:
+                logits = logits + w.lexical_coef[:, ids] @ tfidf(ids, counts, w.idf)
+        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        return self._combine(probs)
+
+
+def _load_embedder(directory: Path, manifest: Manifest) -> Embedder:
+    ref = manifest.embedder
+    loader = EMBEDDERS.get(ref.kind)
+    if loader is None:
+        raise ArtifactError(f"unknown embedder kind '{ref.kind}' (known: {', '.join(EMBEDDERS)})")
+    return loader(directory / ref.path if ref.path else None)
+
+
+def _check_embedder(manifest: Manifest, embedder: Embedder) -> None:
+    ref = manifest.embedder
+    if embedder.kind != ref.kind or embedder.fingerprint != ref.fingerprint or embedder.dim != ref.dim:
+        raise EmbedderMismatch(
+            f"artifact '{manifest.name}' was trained with {ref.kind} embedder "
+            f"{ref.fingerprint[:12]}… (dim {ref.dim}); got {embedder.kind} "
+            f"{embedder.fingerprint[:12]}… (dim {embedder.dim})"
+        )
