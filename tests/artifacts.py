@@ -41,9 +41,8 @@ def make_tiny_artifact(
     weights = Weights(
         dense_coef=dense,
         intercept=np.array([1.0, 1.0], dtype=np.float32),
-        stats_mean=np.full(n_stats, 0.0, dtype=np.float32) + np.array(
-            [4.0, 2.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0], dtype=np.float32
-        ),
+        stats_mean=np.full(n_stats, 0.0, dtype=np.float32)
+        + np.array([4.0, 2.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0], dtype=np.float32),
         stats_scale=np.ones(n_stats, dtype=np.float32),
         lexical_coef=np.zeros((2, n_buckets), dtype=np.float32),
         idf=np.ones(n_buckets, dtype=np.float32),

@@ -25,7 +25,9 @@ COMMANDS: dict[str, str] = {
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _load(spec: str) -> Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None:
+def _load(
+    spec: str,
+) -> Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None:
     module_name, func = spec.split(":")
     try:
         module = importlib.import_module(module_name)

@@ -33,7 +33,8 @@ class StaticEmbedder:
         missing = [name for name in WEIGHT_FILES if not (path / name).is_file()]
         if missing:
             raise EmbedderUnavailable(
-                f"static embedder at {path} lacks {', '.join(missing)}; run `make train` to build it"
+                f"static embedder at {path} lacks {', '.join(missing)}; "
+                "run `make train` to build it"
             )
         from model2vec import StaticModel  # imported here: only this backend needs it
 
@@ -50,7 +51,10 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         vectors = self._model.encode(
-            list(texts), max_length=self._max_tokens, show_progress_bar=False, use_multiprocessing=False
+            list(texts),
+            max_length=self._max_tokens,
+            show_progress_bar=False,
+            use_multiprocessing=False,
         )
         return l2_normalise(np.asarray(vectors, dtype=np.float32))
 

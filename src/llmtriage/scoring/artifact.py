@@ -145,6 +145,8 @@ def save_artifact(directory: Path, manifest: Manifest, weights: Weights) -> Mani
     """Write weights, then a manifest that carries their checksum; returns that manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     digest = write_weights(directory / manifest.weights.file, weights)
-    final = manifest.model_copy(update={"weights": manifest.weights.model_copy(update={"sha256": digest})})
+    final = manifest.model_copy(
+        update={"weights": manifest.weights.model_copy(update={"sha256": digest})}
+    )
     save_manifest(directory, final)
     return final

@@ -49,12 +49,16 @@ def lexical_counts(text: str, spec: LexicalSpec) -> tuple[Ids, Floats]:
     tokens = _TOKEN.findall(text.lower())
     if not tokens:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    hashes = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+    hashes = np.fromiter(
+        (zlib.crc32(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens)
+    )
     if spec.bigrams and len(tokens) > 1:
         with np.errstate(over="ignore"):
             pairs = hashes[:-1] * _BIGRAM_MULT + hashes[1:] + np.uint64(1)
         hashes = np.concatenate([hashes, pairs])
-    ids, counts = np.unique((hashes % np.uint64(spec.n_buckets)).astype(np.int64), return_counts=True)
+    ids, counts = np.unique(
+        (hashes % np.uint64(spec.n_buckets)).astype(np.int64), return_counts=True
+    )
     return ids, counts.astype(np.float32)
 
 
@@ -90,4 +94,8 @@ def prompt_stats(text: str) -> Floats:
 
 
 def stats_matrix(texts: Sequence[str]) -> Floats:
-    return np.stack([prompt_stats(t) for t in texts]) if texts else np.zeros((0, len(STAT_NAMES)), np.float32)
+    return (
+        np.stack([prompt_stats(t) for t in texts])
+        if texts
+        else np.zeros((0, len(STAT_NAMES)), np.float32)
+    )

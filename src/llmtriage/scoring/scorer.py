@@ -121,7 +121,11 @@ def _load_embedder(directory: Path, manifest: Manifest) -> Embedder:
 
 def _check_embedder(manifest: Manifest, embedder: Embedder) -> None:
     ref = manifest.embedder
-    if embedder.kind != ref.kind or embedder.fingerprint != ref.fingerprint or embedder.dim != ref.dim:
+    if (
+        embedder.kind != ref.kind
+        or embedder.fingerprint != ref.fingerprint
+        or embedder.dim != ref.dim
+    ):
         raise EmbedderMismatch(
             f"artifact '{manifest.name}' was trained with {ref.kind} embedder "
             f"{ref.fingerprint[:12]}… (dim {ref.dim}); got {embedder.kind} "

@@ -1,0 +1,74 @@
+"""Fit the logistic-regression heads that make up a complexity scorer.
+
+Two routing targets are supported (see LabelDef in the manifest):
+- `gain`: two heads, P(strong model good) and P(weak model good); the score is
+  their difference, i.e. the expected quality gained by paying for the strong model.
+- `weak_wrong`: one head, P(weak model fails).
+Continuous quality (judge scores normalised to [0, 1]) is learnt as a soft label:
+each row appears once as positive with weight q and once as negative with weight 1 − q.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+F64 = npt.NDArray[np.float64]
+
+
+def head_targets(kind: str, weak: F64, strong: F64) -> list[tuple[str, F64]]:
+    return TARGETS[kind](weak, strong)
+
+
+TARGETS: dict[str, Callable[[F64, F64], list[tuple[str, F64]]]] = {
+    "gain": lambda weak, strong: [("strong_good", strong), ("weak_good", weak)],
+    "weak_wrong": lambda weak, strong: [("weak_wrong", 1.0 - weak)],
+}
+
+
+def combine(kind: str, probs: F64) -> F64:
+    """Head probabilities (n, heads) → score in [0, 1]; mirrors scoring.scorer.SCORE_FROM_HEADS."""
+    if kind == "gain":
+        return (1.0 + probs[:, 0] - probs[:, 1]) / 2.0
+    return probs[:, 0]
+
+
+@dataclass(frozen=True)
+class LinearHeads:
+    coef: F64  # (heads, features)
+    intercept: F64  # (heads,)
+
+    def probs(self, x: sp.csr_matrix) -> F64:
+        logits = np.asarray(x @ self.coef.T) + self.intercept
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+def _soft_rows(x: sp.csr_matrix, y: F64) -> tuple[sp.csr_matrix, F64, F64]:
+    hard = np.isin(y, (0.0, 1.0))
+    if hard.all():
+        return x, y, np.ones_like(y)
+    x2 = sp.vstack([x, x], format="csr")
+    labels = np.concatenate([np.ones_like(y), np.zeros_like(y)])
+    weights = np.concatenate([y, 1.0 - y])
+    keep = weights > 0
+    return x2[keep], labels[keep], weights[keep]
+
+
+def fit_heads(x: sp.csr_matrix, targets: list[tuple[str, F64]], *, c: float) -> LinearHeads:
+    coefs, intercepts = [], []
+    for _, y in targets:
+        xs, ys, ws = _soft_rows(x, y)
+        if np.unique(ys).size < 2:  # degenerate fold: predict the base rate
+            coefs.append(np.zeros(x.shape[1]))
+            intercepts.append(float(np.log((ys.mean() + 1e-6) / (1 - ys.mean() + 1e-6))))
+            continue
+        model = LogisticRegression(C=c, max_iter=2000, tol=1e-4)
+        model.fit(xs, ys, sample_weight=ws)
+        coefs.append(model.coef_[0])
+        intercepts.append(float(model.intercept_[0]))
+    return LinearHeads(np.vstack(coefs), np.array(intercepts))
