@@ -25,6 +25,14 @@ from llmtriage.scoring.manifest import (
 )
 
 
+def _stats_mean() -> np.ndarray:
+    mean = np.zeros(len(STAT_NAMES), dtype=np.float32)
+    mean[STAT_NAMES.index("log_chars")] = 4.0
+    mean[STAT_NAMES.index("log_words")] = 2.5
+    mean[STAT_NAMES.index("mean_word_len")] = 4.0
+    return mean
+
+
 def make_tiny_artifact(
     directory: Path,
     *,
@@ -41,8 +49,7 @@ def make_tiny_artifact(
     weights = Weights(
         dense_coef=dense,
         intercept=np.array([1.0, 1.0], dtype=np.float32),
-        stats_mean=np.full(n_stats, 0.0, dtype=np.float32)
-        + np.array([4.0, 2.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0], dtype=np.float32),
+        stats_mean=_stats_mean(),
         stats_scale=np.ones(n_stats, dtype=np.float32),
         lexical_coef=np.zeros((2, n_buckets), dtype=np.float32),
         idf=np.ones(n_buckets, dtype=np.float32),

@@ -48,26 +48,45 @@ class LinearHeads:
         return 1.0 / (1.0 + np.exp(-logits))
 
 
-def _soft_rows(x: sp.csr_matrix, y: F64) -> tuple[sp.csr_matrix, F64, F64]:
+def _soft_rows(x: sp.csr_matrix, y: F64, w: F64) -> tuple[sp.csr_matrix, F64, F64]:
     hard = np.isin(y, (0.0, 1.0))
     if hard.all():
-        return x, y, np.ones_like(y)
+        return x, y, w
     x2 = sp.vstack([x, x], format="csr")
     labels = np.concatenate([np.ones_like(y), np.zeros_like(y)])
-    weights = np.concatenate([y, 1.0 - y])
+    weights = np.concatenate([y * w, (1.0 - y) * w])
     keep = weights > 0
     return x2[keep], labels[keep], weights[keep]
 
 
-def fit_heads(x: sp.csr_matrix, targets: list[tuple[str, F64]], *, c: float) -> LinearHeads:
+def balanced_weights(groups: list[str] | npt.NDArray[np.str_], power: float = 1.0) -> F64:
+    """Row weights ∝ (rows of the row's group)^-power, mean 1. power=1 gives every group
+    (benchmark) the same total weight; 0.5 only tempers the imbalance.
+
+    Without them the 11k MMLU rows drown the 1k GSM8K rows in the pooled fit.
+    """
+    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    w = (counts.astype(np.float64) ** -power)[inverse]
+    return w * (len(w) / w.sum())
+
+
+def fit_heads(
+    x: sp.csr_matrix,
+    targets: list[tuple[str, F64]],
+    *,
+    c: float,
+    sample_weight: F64 | None = None,
+    tol: float = 1e-4,
+) -> LinearHeads:
     coefs, intercepts = [], []
+    base = np.ones(x.shape[0]) if sample_weight is None else sample_weight
     for _, y in targets:
-        xs, ys, ws = _soft_rows(x, y)
+        xs, ys, ws = _soft_rows(x, y, base)
         if np.unique(ys).size < 2:  # degenerate fold: predict the base rate
             coefs.append(np.zeros(x.shape[1]))
             intercepts.append(float(np.log((ys.mean() + 1e-6) / (1 - ys.mean() + 1e-6))))
             continue
-        model = LogisticRegression(C=c, max_iter=2000, tol=1e-4)
+        model = LogisticRegression(C=c, max_iter=2000, tol=tol)
         model.fit(xs, ys, sample_weight=ws)
         coefs.append(model.coef_[0])
         intercepts.append(float(model.intercept_[0]))

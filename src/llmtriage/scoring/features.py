@@ -19,6 +19,8 @@ import numpy.typing as npt
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _MATH = re.compile(r"[=+\-*/^<>%$]|\d")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _CODE = re.compile(r"```|\bdef |\bclass |;\s*$|\{\s*$|\breturn\b", re.MULTILINE)
 _BIGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio mix, keeps bigram hashes spread
 
@@ -32,6 +34,8 @@ STAT_NAMES: tuple[str, ...] = (
     "question_marks",
     "code_markers",
     "mean_word_len",
+    "log_numbers",
+    "log_sentences",
 )
 
 Ids = npt.NDArray[np.int64]
@@ -88,6 +92,9 @@ def prompt_stats(text: str) -> Floats:
             math.log1p(text.count("?")),
             math.log1p(len(_CODE.findall(text))),
             (sum(len(w) for w in words) / len(words)) if words else 0.0,
+            # word problems get harder with every quantity and every step they state
+            math.log1p(len(_NUMBER.findall(text))),
+            math.log1p(len(_SENTENCE_END.findall(text))),
         ],
         dtype=np.float32,
     )

@@ -1,0 +1,165 @@
+"""`llmtriage train` and `llmtriage evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from llmtriage.embedding import Embedder
+from llmtriage.errors import InputError
+
+DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
+
+
+def _candidates(text: str) -> tuple[tuple[str, float, float], ...]:
+    out = []
+    for item in text.split(","):
+        label, c, balance = item.split(":")
+        out.append((label, float(c), float(balance)))
+    return tuple(out)
+
+
+def register_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a complexity scorer and write an artifact")
+    p.add_argument("--out", type=Path, default=Path("models/default"))
+    p.add_argument("--name", default=None, help="artifact name (default: folder name)")
+    p.add_argument("--embedder", choices=("static", "transformer"), default="static")
+    p.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS))
+    p.add_argument("--data", type=Path, help="your own outcomes file instead of the benchmarks")
+    p.add_argument("--weak", help="weak model column (with --data)")
+    p.add_argument("--strong", help="strong model column (with --data)")
+    p.add_argument(
+        "--candidates",
+        type=_candidates,
+        default=None,
+        help="LABEL:C:BALANCE,... to compare, e.g. gain:0.1:0.5,weak_wrong:0.1:0",
+    )
+    p.add_argument("--sample", type=int, help="at most N rows per benchmark (quick runs)")
+    p.add_argument("--no-lobo", action="store_true", help="skip leave-one-benchmark-out")
+    p.add_argument("--jobs", type=int, default=2)
+    p.set_defaults(handler=run_train)
+
+
+def register_evaluate(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="APGR / CPT / AUC of an artifact on outcomes data")
+    p.add_argument("--model", type=Path, default=Path("models/default"))
+    p.add_argument("--data", type=Path, help="outcomes file (CSV, JSONL, Parquet)")
+    p.add_argument("--weak", help="weak model column")
+    p.add_argument("--strong", help="strong model column")
+    p.add_argument(
+        "--benchmarks",
+        nargs="?",
+        const=",".join(DEFAULT_BENCHMARKS),
+        help="evaluate on the benchmarks' held-out splits",
+    )
+    p.add_argument("--split", default="test", help="rows to evaluate ('all' for every row)")
+    p.add_argument("--out", type=Path, help="report folder (default: MODEL/eval)")
+    p.set_defaults(handler=run_evaluate)
+
+
+def _user_set(args: argparse.Namespace) -> Any:
+    from llmtriage_train.outcomes import read_outcomes
+    from llmtriage_train.routing_sets import from_outcomes
+    from llmtriage_train.splits import stable_split
+
+    if not args.weak or not args.strong:
+        raise InputError("--data needs --weak COLUMN and --strong COLUMN")
+    outcomes = read_outcomes(args.data, models=[args.weak, args.strong])
+    if all(s is None for s in outcomes.split):
+        outcomes = type(outcomes)(
+            outcomes.prompts,
+            outcomes.models,
+            outcomes.quality,
+            outcomes.source,
+            list(stable_split(outcomes.prompts)),
+            outcomes.task,
+        )
+    return from_outcomes(args.data.stem, outcomes, args.weak, args.strong)
+
+
+def _sets(args: argparse.Namespace) -> list[Any]:
+    from llmtriage_train.routing_sets import benchmark_set
+
+    if args.data:
+        return [_user_set(args)]
+    names = [b for b in str(args.benchmarks).split(",") if b]
+    return [benchmark_set(name) for name in names]
+
+
+def _embedder(kind: str) -> tuple[Embedder, Path | None]:
+    if kind == "transformer":
+        from llmtriage.embedding.transformer import TransformerEmbedder
+
+        return TransformerEmbedder.load(), None
+    from llmtriage_train.distill import DEFAULT_DIR, ensure_static_embedder
+
+    return ensure_static_embedder(), DEFAULT_DIR
+
+
+def _sample(sets: list[Any], n: int) -> list[Any]:
+    import numpy as np
+
+    out = []
+    for s in sets:
+        rng = np.random.default_rng(0)
+        idx = np.sort(rng.permutation(len(s))[:n]) if len(s) > n else np.arange(len(s))
+        out.append(s.rows(idx))
+    return out
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from llmtriage_train.outcomes import OutcomesError
+    from llmtriage_train.pipeline import TrainOptions, train
+    from llmtriage_train.train_report import render
+
+    start = time.perf_counter()
+    try:
+        sets = _sets(args)
+    except (OutcomesError, ValueError, OSError) as exc:
+        raise InputError(str(exc)) from exc
+    if args.sample:
+        sets = _sample(sets, args.sample)
+    embedder, embedder_dir = _embedder(args.embedder)
+    opts = TrainOptions(
+        out=args.out,
+        name=args.name or args.out.name,
+        **({"candidates": args.candidates} if args.candidates else {}),
+        lobo=not args.no_lobo,
+        jobs=args.jobs,
+        extra={"embedder": args.embedder},
+    )
+    summary = train(sets, embedder, embedder_dir, opts)
+    summary["timings"]["total_s"] = time.perf_counter() - start
+    report = render(summary, model_dir=str(args.out))
+    (args.out / "report.md").write_text(report, encoding="utf-8")
+    (args.out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(report)
+    print(f"artifact written to {args.out} in {summary['timings']['total_s']:.0f} s")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from llmtriage.scoring import Scorer
+    from llmtriage_train.evaluate import evaluate_sets, write_evaluation
+    from llmtriage_train.outcomes import OutcomesError
+
+    if not args.data and not args.benchmarks:
+        raise InputError("give --data FILE --weak COL --strong COL, or --benchmarks")
+    scorer = Scorer.load(args.model)
+    try:
+        sets = _sets(args)
+    except (OutcomesError, ValueError, OSError) as exc:
+        raise InputError(str(exc)) from exc
+    split = None if args.split == "all" else args.split
+    results = evaluate_sets(scorer, sets, split=split)
+    if not results:
+        raise InputError(f"no rows in split '{args.split}'; try --split all")
+    out = args.out or args.model / "eval"
+    table = write_evaluation(out, results, title=f"Evaluation of {scorer.model_version}")
+    print(table)
+    print(f"report: {out}/report.md", file=sys.stderr)
+    return 0

@@ -1,0 +1,288 @@
+"""`make train`: data → features → model selection → artifact → evaluation report.
+
+Protocol (see README): each RouteLLM benchmark has a fixed held-out split (hash of
+the prompt), LLMRouter keeps its own test file. The default model trains on the
+pooled training splits; hyper-parameters and thresholds are chosen on out-of-fold
+scores of those training rows only, never on a test split. A leave-one-benchmark-out
+run measures generalisation to a distribution the model has not seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+from llmtriage.embedding import Embedder
+from llmtriage.scoring.features import LexicalSpec
+from llmtriage.scoring.manifest import DataRef, Thresholds
+from llmtriage_train import metrics
+from llmtriage_train.crossval import (
+    Candidate,
+    CvResult,
+    cross_validate,
+    fit_candidate,
+    fold_ids,
+)
+from llmtriage_train.embed_cache import EmbeddingCache
+from llmtriage_train.export import data_checksum, export_artifact
+from llmtriage_train.featurize import RawFeatures, Scaling, raw_features
+from llmtriage_train.fit import combine
+from llmtriage_train.routing_sets import RoutingSet
+from llmtriage_train.thresholds import operating_points
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    out: Path
+    name: str = "default"
+    # (label, C, balance) candidates compared by cross-validation; weak_wrong is kept
+    # in the grid so the label choice is re-measured on every training run
+    candidates: tuple[tuple[str, float, float], ...] = (
+        ("gain", 0.1, 0.5),
+        ("gain", 0.3, 0.5),
+        ("gain", 0.1, 1.0),
+        ("gain", 0.3, 1.0),
+        ("weak_wrong", 0.1, 0.5),
+    )
+    block_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    n_buckets: int = 1 << 18
+    folds: int = 3
+    max_chars: int = 8000
+    lobo: bool = True
+    jobs: int = 2
+    default_operating_point: str = "quality_0.95"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """All routing sets stacked, with their raw features computed once."""
+
+    sets: list[RoutingSet]
+    raw: RawFeatures
+    weak: F64
+    strong: F64
+    set_of_row: list[str]
+    split: list[str | None]
+    prompts: list[str]
+
+    def where(self, *, split: str | None = None, sets: Sequence[str] | None = None) -> I64:
+        keep = [
+            i
+            for i, (s, name) in enumerate(zip(self.split, self.set_of_row, strict=True))
+            if (split is None or s == split) and (sets is None or name in sets)
+        ]
+        return np.array(keep, dtype=np.int64)
+
+
+def pool(sets: Sequence[RoutingSet], cache: EmbeddingCache, opts: TrainOptions) -> Pooled:
+    prompts = [p for s in sets for p in s.prompts]
+    raw = raw_features(prompts, cache, LexicalSpec(opts.n_buckets), max_chars=opts.max_chars)
+    return Pooled(
+        sets=list(sets),
+        raw=raw,
+        weak=np.concatenate([s.weak for s in sets]),
+        strong=np.concatenate([s.strong for s in sets]),
+        set_of_row=[s.name for s in sets for _ in s.prompts],
+        split=[x for s in sets for x in s.split],
+        prompts=prompts,
+    )
+
+
+def _fit(data: Pooled, rows: I64, cand: Candidate, opts: TrainOptions) -> tuple[Scaling, Any]:
+    scaling = Scaling.fit(data.raw.rows(rows), opts.block_weights)
+    x = scaling.matrix(data.raw.rows(rows))
+    groups = [data.set_of_row[i] for i in rows]
+    heads = fit_candidate(x, data.weak[rows], data.strong[rows], groups, cand)
+    return scaling, heads
+
+
+def _predict(data: Pooled, rows: I64, scaling: Scaling, heads: Any, label: str) -> F64:
+    return combine(label, heads.probs(scaling.matrix(data.raw.rows(rows))))
+
+
+def select(data: Pooled, train: I64, opts: TrainOptions) -> list[CvResult]:
+    scaling = Scaling.fit(data.raw.rows(train), opts.block_weights)
+    x: sp.csr_matrix = scaling.matrix(data.raw.rows(train))
+    candidates = [Candidate(label, c, balance) for label, c, balance in opts.candidates]
+    return cross_validate(
+        x,
+        data.weak[train],
+        data.strong[train],
+        [data.set_of_row[i] for i in train],
+        fold_ids([data.prompts[i] for i in train], opts.folds),
+        candidates,
+        jobs=opts.jobs,
+    )
+
+
+def _lobo_one(data: Pooled, left_out: str, cand: Candidate, opts: TrainOptions) -> float:
+    others = [s.name for s in data.sets if s.name != left_out]
+    scaling, heads = _fit(data, data.where(sets=others), cand, opts)
+    rows = data.where(sets=[left_out])
+    scores = _predict(data, rows, scaling, heads, cand.label)
+    return metrics.apgr(scores, data.weak[rows], data.strong[rows])
+
+
+def leave_one_out(data: Pooled, cand: Candidate, opts: TrainOptions) -> dict[str, float]:
+    names = [s.name for s in data.sets]
+    results = Parallel(n_jobs=opts.jobs)(
+        delayed(_lobo_one)(data, name, cand, opts)
+        for name in tqdm(names, desc="leave-one-benchmark-out", unit="benchmark")
+    )
+    return dict(zip(names, results, strict=True))
+
+
+def calibration(
+    data: Pooled, rows: I64, scaling: Scaling, heads: Any, label: str
+) -> dict[str, Any]:
+    """Brier score and reliability curve of each head on binary-labelled test rows."""
+    probs = heads.probs(scaling.matrix(data.raw.rows(rows)))
+    labels = {"strong_good": data.strong[rows], "weak_good": data.weak[rows]}
+    if label == "weak_wrong":
+        labels = {"weak_wrong": 1.0 - data.weak[rows]}
+    out: dict[str, Any] = {}
+    for i, (head, y) in enumerate(labels.items()):
+        binary = np.isin(y, (0.0, 1.0))
+        p, yb = probs[binary, i], y[binary]
+        mean_pred, frac_pos, counts = metrics.reliability_curve(p, yb, bins=10)
+        out[head] = {
+            "n": int(binary.sum()),
+            "brier": metrics.brier(p, yb),
+            "brier_base_rate": metrics.brier(np.full_like(yb, yb.mean()), yb),
+            "reliability": {
+                "mean_pred": mean_pred.tolist(),
+                "frac_pos": frac_pos.tolist(),
+                "counts": counts.tolist(),
+            },
+        }
+    return out
+
+
+def embed_throughput(embedder: Embedder, prompts: Sequence[str], n: int = 5000) -> float:
+    sample = list(prompts[:n])
+    start = time.perf_counter()
+    for i in range(0, len(sample), 256):
+        embedder.embed(sample[i : i + 256])
+    return len(sample) / (time.perf_counter() - start)
+
+
+def train(
+    sets: Sequence[RoutingSet],
+    embedder: Embedder,
+    embedder_dir: Path | None,
+    opts: TrainOptions,
+) -> dict[str, Any]:
+    """Train, export the artifact to opts.out, and return everything the report shows."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data = pool(sets, EmbeddingCache(embedder), opts)
+    timings["features_s"] = time.perf_counter() - t0
+
+    train_rows = data.where(split="train")
+    t = time.perf_counter()
+    cv = select(data, train_rows, opts)
+    timings["cross_validation_s"] = time.perf_counter() - t
+    best = max(cv, key=lambda r: r.mean_apgr)
+
+    t = time.perf_counter()
+    scaling, heads = _fit(data, train_rows, best.candidate, opts)
+    timings["final_fit_s"] = time.perf_counter() - t
+
+    ops = operating_points(best.oof_scores, data.weak[train_rows], data.strong[train_rows])
+    thresholds = Thresholds(
+        tiers=["weak", "strong"],
+        cutpoints=[ops[opts.default_operating_point]],
+        chosen_for=f"{opts.default_operating_point} on out-of-fold scores of the training rows",
+        operating_points=ops,
+    )
+
+    held_out: dict[str, Any] = {}
+    for s in data.sets:
+        rows = data.where(split="test", sets=[s.name])
+        if rows.size:
+            scores = _predict(data, rows, scaling, heads, best.candidate.label)
+            held_out[s.name] = metrics.evaluate_scores(scores, data.weak[rows], data.strong[rows])
+    test_rows = data.where(split="test")
+    calib = calibration(data, test_rows, scaling, heads, best.candidate.label)
+
+    lobo: dict[str, float] = {}
+    if opts.lobo and len(data.sets) > 1:
+        t = time.perf_counter()
+        lobo = leave_one_out(data, best.candidate, opts)
+        timings["leave_one_out_s"] = time.perf_counter() - t
+
+    throughput = embed_throughput(embedder, data.prompts)
+    summary = {
+        "selection": [
+            {
+                "label": r.candidate.label,
+                "C": r.candidate.c,
+                "balance": r.candidate.balance,
+                "cv_mean_apgr": r.mean_apgr,
+                "cv_apgr_per_benchmark": r.per_set,
+            }
+            for r in cv
+        ],
+        "chosen": {
+            "label": best.candidate.label,
+            "C": best.candidate.c,
+            "balance": best.candidate.balance,
+        },
+        "held_out": {k: v.to_dict() for k, v in held_out.items()},
+        "leave_one_benchmark_out": lobo,
+        "leave_one_benchmark_out_mean": float(np.mean(list(lobo.values()))) if lobo else None,
+        "calibration": calib,
+        "embedder_prompts_per_s": throughput,
+        "timings": timings,
+    }
+    weak_models = sorted({s.weak_model for s in data.sets})
+    strong_models = sorted({s.strong_model for s in data.sets})
+    manifest = export_artifact(
+        opts.out,
+        name=opts.name,
+        heads=heads,
+        scaling=scaling,
+        lexical=LexicalSpec(opts.n_buckets),
+        embedder=embedder,
+        embedder_dir=embedder_dir,
+        label=best.candidate.label,
+        weak_model=", ".join(weak_models),
+        strong_model=", ".join(strong_models),
+        thresholds=thresholds,
+        training_data=[
+            DataRef(
+                source=s.name,
+                rows=int((idx := s.indices("train")).size),
+                sha256=data_checksum([s.prompts[i] for i in idx], s.weak[idx], s.strong[idx]),
+                weak_model=s.weak_model,
+                strong_model=s.strong_model,
+            )
+            for s in data.sets
+        ],
+        max_chars=opts.max_chars,
+        hyperparameters={
+            "C": best.candidate.c,
+            "benchmark_balance_power": best.candidate.balance,
+            "label_selection": "mean out-of-fold APGR over benchmarks, "
+            f"{opts.folds}-fold CV on training rows",
+            "block_weights": list(opts.block_weights),
+            "n_buckets": opts.n_buckets,
+            **opts.extra,
+        },
+        metrics=summary,
+    )
+    summary["model_version"] = manifest.model_version
+    return summary

@@ -1,0 +1,83 @@
+"""models/<name>/report.md: what `make train` measured, in tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtriage_train.report import ROUTELLM_BEST
+
+TARGETS = {"mmlu": 0.68, "gsm8k": 0.65}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def render(summary: dict[str, Any], *, model_dir: str) -> str:
+    held = summary["held_out"]
+    lines = [
+        f"# Scorer `{summary['model_version']}`",
+        "",
+        f"Chosen by cross-validation on training rows: label **{summary['chosen']['label']}**, "
+        f"C = {summary['chosen']['C']}, benchmark balance power "
+        f"{summary['chosen']['balance']}. Held-out splits are never used for any choice.",
+        "",
+        "## Held-out splits (RouteLLM's best router per benchmark in brackets)",
+        "",
+        "| benchmark | n | APGR | APGR 10-bin | CPT(50%) | CPT(80%) | AUC | oracle APGR | target |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in held.items():
+        base = ROUTELLM_BEST.get(name.replace("_", "-"), {})
+        bracket = f" ({base['apgr']:.3f})" if base else ""
+        cpt_b = f" ({_pct(base['cpt50'])})" if base else ""
+        target = f"≥ {TARGETS[name]:.2f}" if name in TARGETS else "reported"
+        lines.append(
+            f"| {name} | {m['n']} | {m['apgr']:.3f}{bracket} | {m['apgr_10bin']:.3f} | "
+            f"{_pct(m['cpt50'])}{cpt_b} | {_pct(m['cpt80'])} | {m['auc']:.3f} | "
+            f"{m['oracle_apgr']:.3f} | {target} |"
+        )
+    lobo = summary.get("leave_one_benchmark_out") or {}
+    if lobo:
+        lines += [
+            "",
+            "## Leave one benchmark out (train on the others, test on all rows of this one)",
+            "",
+            "| left out | APGR |",
+            "|---|---|",
+            *[f"| {k} | {v:.3f} |" for k, v in lobo.items()],
+            f"| **mean** | **{summary['leave_one_benchmark_out_mean']:.3f}** (target ≥ 0.56) |",
+        ]
+    lines += [
+        "",
+        "## Model selection (out-of-fold APGR on the training rows)",
+        "",
+        "| label | C | balance | mean (benchmarks ≥ 100 rows) | per benchmark |",
+        "|---|---|---|---|---|",
+    ]
+    for r in summary["selection"]:
+        per = ", ".join(f"{k} {v:.3f}" for k, v in r["cv_apgr_per_benchmark"].items())
+        lines.append(
+            f"| {r['label']} | {r['C']} | {r['balance']} | {r['cv_mean_apgr']:.3f} | {per} |"
+        )
+    lines += [
+        "",
+        "## Calibration of each head on held-out rows",
+        "",
+        "| head | n | Brier | Brier of base rate |",
+        "|---|---|---|---|",
+    ]
+    for head, c in summary["calibration"].items():
+        lines.append(f"| {head} | {c['n']} | {c['brier']:.4f} | {c['brier_base_rate']:.4f} |")
+    t = summary["timings"]
+    lines += [
+        "",
+        "## Cost of training",
+        "",
+        f"- static embedding throughput: {summary['embedder_prompts_per_s']:,.0f} prompts/s",
+        *[f"- {k.removesuffix('_s').replace('_', ' ')}: {v:.1f} s" for k, v in t.items()],
+        "",
+        f"Per-benchmark PGR curves: `{model_dir}/eval/` (written by `make evaluate`).",
+        "",
+    ]
+    return "\n".join(lines)
