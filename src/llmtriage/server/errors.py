@@ -2,18 +2,29 @@
 
 Every error response is `{"error": {"message", "type", "param", "code"}}` so that
 OpenAI SDK clients surface it as they would an upstream error.
+
+Statuses: 400 malformed JSON / invalid UTF-8 / `InputError`; 413 body over
+`max_body_bytes`; 415 a body that is not declared JSON; 422 well-formed JSON of
+the wrong shape; 500 anything unexpected (logged by type and place, never with
+the request text or the exception message, which may quote the prompt).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmtriage.errors import InputError
+
+logger = logging.getLogger("llmtriage.server")
 
 _TYPES = {
     400: "invalid_request_error",
@@ -30,6 +41,9 @@ _TYPES = {
     504: "timeout_error",
 }
 
+# Machine-readable `code` for errors raised as plain HTTPExceptions (router, body limit).
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
 
 def error_body(
     message: str, *, status: int, param: str | None = None, code: str | None = None
@@ -37,7 +51,9 @@ def error_body(
     return {
         "error": {
             "message": message,
-            "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+            "type": _TYPES.get(
+                status, "server_error" if status >= 500 else "invalid_request_error"
+            ),
             "param": param,
             "code": code,
         }
@@ -53,27 +69,58 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
-        error_body(message, status=status, param=param, code=code), status_code=status, headers=headers
+        error_body(message, status=status, param=param, code=code),
+        status_code=status,
+        headers=headers,
     )
+
+
+class ApiError(Exception):
+    """An error the web layer answers with a given status (raised by routes and middleware)."""
+
+    def __init__(
+        self, message: str, *, status: int, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
+        self.code = code
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
     kind = str(first.get("type", ""))
     if kind in ("json_invalid", "value_error.jsondecode"):
+        ctx = first.get("ctx")
+        reason = ctx.get("error") if isinstance(ctx, dict) else first.get("msg")
         return error_response(
-            f"request body is not valid JSON: {first.get('msg')}", status=400, code="invalid_json"
+            f"request body is not valid JSON: {reason}",
+            status=400,
+            code="invalid_json",
         )
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+    if param is None and isinstance(first.get("input"), bytes):
+        # FastAPI leaves the body as bytes when Content-Type is not JSON.
+        return error_response(
+            "request body must be JSON sent with 'Content-Type: application/json'",
+            status=415,
+            code="unsupported_media_type",
+        )
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    message = f"{param}: {msg}" if param else msg
     return error_response(message, status=422, param=param, code=kind or None)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(str(exc.detail), status=exc.status_code, headers=exc.headers)
+    if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's generic "error parsing the body"
+        return error_response("request body is not valid UTF-8", status=400, code="invalid_utf8")
+    headers = dict(exc.headers) if exc.headers else None
+    code = _HTTP_CODES.get(exc.status_code)
+    return error_response(str(exc.detail), status=exc.status_code, code=code, headers=headers)
 
 
 async def _input(_: Request, exc: Exception) -> JSONResponse:
@@ -81,7 +128,111 @@ async def _input(_: Request, exc: Exception) -> JSONResponse:
     return error_response(str(exc), status=400, param=exc.param, code=exc.code)
 
 
+async def _api(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(str(exc), status=exc.status, param=exc.param, code=exc.code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(InputError, _input)
+    app.add_exception_handler(ApiError, _api)
+
+
+class GuardMiddleware:
+    """Pure ASGI guard: body size limit, and a 500 in the OpenAI shape for any crash.
+
+    Pure ASGI rather than `BaseHTTPMiddleware`: no extra task or stream copy per
+    request. The limit is checked against Content-Length before any byte is read
+    and again while the body streams in (chunked uploads have no Content-Length).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _send_error(send, _too_large(limit))
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # HTTPException passes FastAPI's body reader untouched -> the 413 handler.
+                    raise StarletteHTTPException(413, _too_large(limit).args[0])
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except Exception as exc:  # the one catch-all: the last line before a bare 500
+            _log_crash(scope, exc)
+            if not started:
+                await _send_error(
+                    send,
+                    ApiError(
+                        "internal error while handling the request",
+                        status=500,
+                        code="internal_error",
+                    ),
+                )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        f"request body exceeds the limit of {limit} bytes", status=413, code="request_too_large"
+    )
+
+
+async def _send_error(send: Send, err: ApiError) -> None:
+    body = json.dumps(
+        error_body(str(err), status=err.status, param=err.param, code=err.code),
+        separators=(",", ":"),
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if err.status == 413:
+        headers.append((b"connection", b"close"))  # the unread body makes the connection unusable
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _log_crash(scope: Scope, exc: BaseException) -> None:
+    # Type and frames only: the message of e.g. a ValueError may quote the prompt.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(
+        f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-6:])
+    )
+    logger.error(
+        "unhandled %s on %s %s at %s",
+        type(exc).__name__,
+        scope.get("method"),
+        scope.get("path"),
+        where,
+    )

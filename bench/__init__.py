@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run --model models/default [--quick] [--only NAME]`."""
