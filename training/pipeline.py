@@ -210,11 +210,17 @@ def train(
     )
 
     held_out: dict[str, Any] = {}
+    held_out_ci: dict[str, list[float]] = {}  # 95% bootstrap interval of each APGR
     for s in data.sets:
         rows = data.where(split="test", sets=[s.name])
         if rows.size:
             scores = _predict(data, rows, scaling, heads, best.candidate.label)
             held_out[s.name] = metrics.evaluate_scores(scores, data.weak[rows], data.strong[rows])
+            held_out_ci[s.name] = list(
+                metrics.bootstrap_ci(
+                    metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300
+                )[1:]
+            )
     test_rows = data.where(split="test")
     calib = calibration(data, test_rows, scaling, heads, best.candidate.label)
 
@@ -241,7 +247,7 @@ def train(
             "C": best.candidate.c,
             "balance": best.candidate.balance,
         },
-        "held_out": {k: v.to_dict() for k, v in held_out.items()},
+        "held_out": {k: {**v.to_dict(), "apgr_ci95": held_out_ci[k]} for k, v in held_out.items()},
         "leave_one_benchmark_out": lobo,
         "leave_one_benchmark_out_mean": float(np.mean(list(lobo.values()))) if lobo else None,
         "calibration": calib,

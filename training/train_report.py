@@ -24,7 +24,8 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         "",
         "## Held-out splits (RouteLLM's best router per benchmark in brackets)",
         "",
-        "| benchmark | n | APGR | APGR 10-bin | CPT(50%) | CPT(80%) | AUC | oracle APGR | target |",
+        "| benchmark | n | APGR [95% CI] | APGR 10-bin | CPT(50%) | CPT(80%) | AUC "
+        "| oracle APGR | target |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in held.items():
@@ -32,8 +33,10 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         bracket = f" ({base['apgr']:.3f})" if base else ""
         cpt_b = f" ({_pct(base['cpt50'])})" if base else ""
         target = f"≥ {TARGETS[name]:.2f}" if name in TARGETS else "reported"
+        lo, hi = m.get("apgr_ci95", [float("nan")] * 2)
         lines.append(
-            f"| {name} | {m['n']} | {m['apgr']:.3f}{bracket} | {m['apgr_10bin']:.3f} | "
+            f"| {name} | {m['n']} | {m['apgr']:.3f} [{lo:.2f}–{hi:.2f}]{bracket} | "
+            f"{m['apgr_10bin']:.3f} | "
             f"{_pct(m['cpt50'])}{cpt_b} | {_pct(m['cpt80'])} | {m['auc']:.3f} | "
             f"{m['oracle_apgr']:.3f} | {target} |"
         )

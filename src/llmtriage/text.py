@@ -50,3 +50,15 @@ def truncate(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     head = (max_chars * 2) // 3
     tail = max_chars - head
     return text[:head] + "\n" + text[-tail:]
+
+
+def valid_utf8(text: str) -> str:
+    """Replace lone surrogates (legal in a Python str, not in UTF-8) with U+FFFD.
+
+    JSON escapes like "\\ud800" produce them; tokenizers and hashing would crash on them.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text

@@ -108,3 +108,8 @@ def test_truncation_keeps_head_and_tail() -> None:
     cut = truncate(text, 3000)
     assert len(cut) <= 3001 and cut.startswith("A") and cut.endswith("QUESTION?")
     assert truncate("short", 3000) == "short"
+
+
+def test_lone_surrogates_are_scored_not_crashed(artifact: Path) -> None:
+    scorer = Scorer.load(artifact)
+    assert scorer.score("caf\ud800 au lait") == scorer.score("caf\ufffd au lait")

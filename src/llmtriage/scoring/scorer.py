@@ -21,7 +21,7 @@ from llmtriage.errors import ArtifactError, EmbedderMismatch
 from llmtriage.scoring.artifact import Weights, read_manifest, read_weights
 from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats, tfidf
 from llmtriage.scoring.manifest import Manifest, Thresholds
-from llmtriage.text import scored_text, truncate
+from llmtriage.text import scored_text, truncate, valid_utf8
 
 Probs = npt.NDArray[np.float64]
 
@@ -87,7 +87,7 @@ class Scorer:
     def score_batch(self, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
-        cut = [truncate(t, self.manifest.max_chars) for t in texts]
+        cut = [valid_utf8(truncate(t, self.manifest.max_chars)) for t in texts]
         embeddings = self._embedder.embed(cut)
         return [self._score_one(text, emb) for text, emb in zip(cut, embeddings, strict=True)]
 
