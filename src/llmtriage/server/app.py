@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -103,6 +104,36 @@ def _version() -> str:
         return "0+unknown"
 
 
+def create_service(
+    settings: ServeSettings,
+    *,
+    scorer: Scorer | None = None,
+    env: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """The full service: scoring plus the routing proxy (/v1/route, /v1/chat/completions,
+    /v1/models) configured by `settings.routing_config` (the packaged default if unset)."""
+    from llmtriage.routing import load_routing_config
+    from llmtriage.server.routes import proxy
+
+    config = load_routing_config(settings.routing_config)
+    state_scorer = _scorer_of
+    return create_app(
+        settings,
+        scorer=scorer,
+        routers=[proxy.router],
+        lifespans=[
+            proxy.routing_lifespan(
+                config, env=os.environ if env is None else env, scorer=state_scorer
+            )
+        ],
+    )
+
+
+def _scorer_of(app: FastAPI) -> Scorer | None:
+    state: AppState = getattr(app.state, STATE_KEY)
+    return state.model.scorer if state.model else None
+
+
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (multi-worker serve): settings from the environment."""
-    return create_app(settings_from_env())
+    return create_service(settings_from_env())

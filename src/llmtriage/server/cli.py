@@ -67,10 +67,10 @@ def serve(args: argparse.Namespace) -> int:
 
 def _single_app(settings: ServeSettings) -> Any:
     from llmtriage.scoring import Scorer
-    from llmtriage.server.app import create_app
+    from llmtriage.server.app import create_service
 
     # Load before binding the port so a broken artifact fails here with one line.
-    return create_app(settings, scorer=Scorer.load(settings.model))
+    return create_service(settings, scorer=Scorer.load(settings.model))
 
 
 def _installed(module: str) -> bool:

@@ -1,0 +1,78 @@
+"""Anthropic Messages API behind the OpenAI-shaped provider protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import httpx
+
+from llmtriage.providers.anthropic_stream import StreamTranslator
+from llmtriage.providers.anthropic_translate import (
+    AnthropicMessage,
+    json_dumps,
+    to_chat_response,
+    to_messages_body,
+)
+from llmtriage.providers.base import Endpoint, Timeouts
+from llmtriage.providers.http import (
+    Route,
+    deadline_after,
+    parse_json,
+    parse_model,
+    send,
+    stream_events,
+    translate_errors,
+)
+from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Pinned: the translation is written against it, and it still accepts temperature and
+# top_p, which OpenAI clients send. A deployment may set another `anthropic-version`
+# in its headers; 2026-10-21 removed the sampling parameters, so they are dropped then.
+API_VERSION = "2023-06-01"
+
+
+class AnthropicProvider:
+    def __init__(self, endpoint: Endpoint, *, client: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+        self._client = client
+        configured = {k.lower(): v for k, v in endpoint.headers.items()}
+        version = configured.get("anthropic-version", API_VERSION)
+        self._sampling = version == API_VERSION
+        headers = {"anthropic-version": version}
+        if endpoint.api_key:
+            headers["x-api-key"] = endpoint.api_key
+        self._route = Route(endpoint, "/v1/messages", headers)
+
+    def _request(self, request: ChatRequest, *, stream: bool, timeout: Timeouts) -> httpx.Request:
+        body = to_messages_body(
+            request,
+            model=self.endpoint.model,
+            max_output_tokens=self.endpoint.max_output_tokens,
+            stream=stream,
+            sampling=self._sampling,
+        )
+        return self._route.request(json_dumps(body), timeout=timeout, stream=stream)
+
+    async def complete(self, request: ChatRequest, *, timeout: Timeouts) -> ChatResponse:
+        http_request = self._request(request, stream=False, timeout=timeout)
+        with translate_errors(self.endpoint):
+            response = await send(
+                self._client, http_request, deadline=deadline_after(timeout), stream=False
+            )
+        return to_chat_response(parse_model(AnthropicMessage, response.content, self.endpoint))
+
+    async def stream(
+        self, request: ChatRequest, *, timeout: Timeouts
+    ) -> AsyncGenerator[ChatChunk, None]:
+        http_request = self._request(request, stream=True, timeout=timeout)
+        translator = StreamTranslator(
+            deployment=self.endpoint.deployment, model=self.endpoint.model
+        )
+        with translate_errors(self.endpoint):
+            events = stream_events(self._client, http_request, deadline=deadline_after(timeout))
+            async with aclosing(events):
+                async for event in events:
+                    for chunk in translator.feed(parse_json(event.data, self.endpoint)):
+                        yield chunk

@@ -1,0 +1,216 @@
+"""The routing config: one YAML file, validated at start-up, errors with file:line.
+
+Shape (see `defaults/routing.yaml` for a commented example):
+
+    tiers:                      # cheapest first, any number
+      - name: cheap
+        deployments:            # the first that fits the prompt serves; the rest back it up
+          - {name, provider, model, base_url?, api_key_env?, input_price_per_mtok,
+             output_price_per_mtok, context_window, headers?, max_output_tokens?, timeouts?}
+    classifier: {enabled, artifact?, thresholds?: {tier: min score, … every tier but the first}}
+    rules: [{id, match: {...}, action, …}]   # route_to_tier | route_to_deployment |
+                                             # forbid_tiers | classify
+    auto_model_names: [auto]
+    default_tier: <tier>        # used when the classifier is off
+    timeouts: {connect, read, total}
+    auth: {api_key_hashes: [sha256 hex, …]}
+    cascade: {...}  fallback: {...}   # typed placeholders, off by default
+
+API keys never appear in the file: `api_key_env` names the environment variable.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from llmtriage.providers import PROVIDERS
+from llmtriage.providers.base import Timeouts
+from llmtriage.routing.yaml_source import YamlSource
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeoutsConfig(_Strict):
+    connect: float = Field(default=5.0, gt=0)
+    read: float = Field(default=60.0, gt=0)
+    total: float = Field(default=300.0, gt=0)
+
+    def value(self) -> Timeouts:
+        return Timeouts(connect=self.connect, read=self.read, total=self.total)
+
+
+class DeploymentConfig(_Strict):
+    name: str = Field(min_length=1)
+    provider: str
+    model: str = Field(min_length=1)
+    base_url: str | None = None  # None: the provider kind's public endpoint
+    api_key_env: str | None = Field(default=None, pattern=_ENV_NAME)  # None: send no key
+    input_price_per_mtok: Decimal = Field(ge=0)
+    output_price_per_mtok: Decimal = Field(ge=0)
+    context_window: int = Field(gt=0)
+    max_output_tokens: int = Field(default=4096, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeouts: TimeoutsConfig | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider '{value}' (known: {', '.join(PROVIDERS)})")
+        return value
+
+
+class TierConfig(_Strict):
+    name: str = Field(min_length=1)
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+
+
+class ClassifierConfig(_Strict):
+    enabled: bool = True
+    artifact: str | None = None  # relative to the config file; the server may pass its own
+    # Minimum score per tier, every tier but the cheapest. None: the artifact's cut-points.
+    thresholds: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
+
+
+class MatchConfig(_Strict):
+    """All given conditions must hold; an empty match always holds."""
+
+    headers: dict[str, str | list[str]] = Field(default_factory=dict)
+    model: str | list[str] | None = None
+    min_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    json_mode: bool | None = None
+    last_user_regex: str | None = None
+
+    @field_validator("headers")
+    @classmethod
+    def _lower_names(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        return {name.lower(): wanted for name, wanted in value.items()}
+
+    @field_validator("last_user_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from exc
+        return value
+
+
+class _Rule(_Strict):
+    id: str = Field(min_length=1)
+    description: str = ""
+    match: MatchConfig = Field(default_factory=MatchConfig)
+
+
+class RouteToTier(_Rule):
+    action: Literal["route_to_tier"]
+    tier: str
+
+
+class RouteToDeployment(_Rule):
+    action: Literal["route_to_deployment"]
+    deployment: str
+
+
+class ForbidTiers(_Rule):
+    action: Literal["forbid_tiers"]
+    tiers: list[str] = Field(min_length=1)
+
+
+class Classify(_Rule):
+    action: Literal["classify"]
+
+
+RuleConfig = Annotated[
+    RouteToTier | RouteToDeployment | ForbidTiers | Classify, Field(discriminator="action")
+]
+
+
+class AuthConfig(_Strict):
+    api_key_hashes: list[str] = Field(default_factory=list)  # empty: no client auth
+
+    @field_validator("api_key_hashes")
+    @classmethod
+    def _hex(cls, value: list[str]) -> list[str]:
+        for digest in value:
+            if not _SHA256.match(digest):
+                raise ValueError(
+                    "each entry must be a lowercase sha256 hex digest (64 chars), not a key"
+                )
+        return value
+
+
+class TierPair(_Strict):
+    cheap: str
+    strong: str
+
+
+class ScoreBand(_Strict):
+    low: float = Field(ge=0.0, le=1.0)
+    high: float = Field(ge=0.0, le=1.0)
+
+
+class CascadeConfig(_Strict):
+    """Placeholder: try the cheap tier first when the score is in `band`, escalate on doubt."""
+
+    enabled: bool = False
+    pairs: list[TierPair] = Field(default_factory=list)
+    band: ScoreBand | None = None
+
+
+class FallbackConfig(_Strict):
+    """Placeholder: on retryable errors try the tier's next deployment, then a neighbour tier."""
+
+    enabled: bool = False
+    deadline_s: float = Field(default=60.0, gt=0)
+    max_attempts_per_deployment: int = Field(default=1, ge=1)
+    neighbour_tier: bool = False
+
+
+class RoutingConfig(_Strict):
+    version: Literal[1] = 1
+    tiers: list[TierConfig] = Field(min_length=1)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    auto_model_names: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
+    default_tier: str | None = None  # None: the cheapest tier
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+
+    _source: YamlSource = PrivateAttr(default_factory=lambda: YamlSource("<routing config>", None))
+
+    def with_source(self, source: YamlSource) -> RoutingConfig:
+        self._source = source
+        return self
+
+    @property
+    def source(self) -> YamlSource:
+        """Where the config came from, to name file and line in later errors."""
+        return self._source
+
+    @property
+    def tier_names(self) -> list[str]:
+        return [tier.name for tier in self.tiers]
+
+    def artifact_path(self) -> Path | None:
+        artifact = self.classifier.artifact
+        if artifact is None:
+            return None
+        base = Path(self._source.path).parent if self._source.root is not None else Path.cwd()
+        return (base / artifact).resolve()

@@ -1,0 +1,47 @@
+"""The routing decision: what was chosen for one request, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Reason(StrEnum):
+    RULE = "rule"  # a route_to_tier / route_to_deployment rule decided
+    CLASSIFIER = "classifier"  # the score crossed the tier's threshold
+    PASSTHROUGH = "passthrough"  # the client named a deployment, model or tier
+    FORBIDDEN_CLAMP = "forbidden-clamp"  # the choice was lowered to the highest allowed tier
+    DEFAULT = "default"  # classifier off: the config's default tier
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    requested_model: str
+    tier: str
+    deployment: str
+    model: str
+    reason: Reason
+    score: float | None = None  # None when no scoring was needed
+    thresholds: tuple[tuple[str, float], ...] = ()  # (tier, minimum score) above the cheapest
+    rule: str | None = None  # id of the rule that routed (or sent to the classifier)
+    forbidden_tiers: tuple[str, ...] = ()
+    forbid_rules: tuple[str, ...] = ()  # ids of the forbid_tiers rules that matched
+    model_version: str | None = None  # classifier artifact version, when it scored
+    estimated_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested_model": self.requested_model,
+            "tier": self.tier,
+            "deployment": self.deployment,
+            "model": self.model,
+            "reason": self.reason.value,
+            "score": self.score,
+            "thresholds": dict(self.thresholds),
+            "rule": self.rule,
+            "forbidden_tiers": list(self.forbidden_tiers),
+            "forbid_rules": list(self.forbid_rules),
+            "model_version": self.model_version,
+            "estimated_tokens": self.estimated_tokens,
+        }

@@ -1,0 +1,138 @@
+"""`Router.decide(request) -> Decision`: rules, then the classifier, then the tier.
+
+The scorer runs only when nothing else decided: no routing rule matched, the
+client asked for an auto model (or a classify rule sent it there) and the
+classifier is on. forbid_tiers restrictions clamp whatever was chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from llmtriage.errors import ConfigError
+from llmtriage.providers.types import ChatRequest
+from llmtriage.routing.catalog import Catalog, Target
+from llmtriage.routing.config import RoutingConfig
+from llmtriage.routing.decision import Decision, Reason
+from llmtriage.routing.errors import NoAllowedTier, UnknownModel
+from llmtriage.routing.rules import RequestFacts, RuleOutcome, RuleSet
+from llmtriage.scoring.manifest import Thresholds
+from llmtriage.scoring.scorer import Scorer
+
+
+class TierClassifier:
+    """The scorer with cut-points expressed in the config's tier names."""
+
+    def __init__(self, scorer: Scorer, thresholds: Thresholds) -> None:
+        self._scorer = scorer.with_thresholds(thresholds)
+        self.model_version = scorer.model_version
+        self.thresholds = tuple(zip(thresholds.tiers[1:], thresholds.cutpoints, strict=True))
+
+    def classify(self, text: str) -> tuple[float, str]:
+        score = self._scorer.score(text)
+        return score, self._scorer.tier(score)
+
+
+def config_thresholds(config: RoutingConfig, scorer: Scorer) -> Thresholds:
+    """The config's per-tier minimum scores, else the artifact's mapped onto the config's tiers."""
+    tiers = config.tier_names
+    explicit = config.classifier.thresholds
+    if explicit is not None:
+        return Thresholds(tiers=tiers, cutpoints=[explicit[name] for name in tiers[1:]])
+    artifact = scorer.thresholds
+    if len(artifact.tiers) != len(tiers):
+        raise config.source.error_at(
+            ("classifier", "thresholds"),
+            f"the classifier artifact (model {scorer.model_version}) has "
+            f"{len(artifact.tiers)} tiers ({', '.join(artifact.tiers)}) but the config has "
+            f"{len(tiers)} ({', '.join(tiers)}): "
+            f"set classifier.thresholds to a minimum score for each of {', '.join(tiers[1:])}",
+        )
+    return Thresholds(tiers=tiers, cutpoints=list(artifact.cutpoints))
+
+
+@dataclass(frozen=True)
+class _Choice:
+    tier: str
+    deployment: str | None
+    reason: Reason
+    score: float | None = None
+
+
+class Router:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        classifier: TierClassifier | None,
+        *,
+        unavailable: frozenset[str] = frozenset(),
+    ) -> None:
+        self.catalog = Catalog(config, unavailable=unavailable)
+        self.rules = RuleSet(config.rules)
+        self.classifier = classifier if config.classifier.enabled else None
+        self.default_tier = config.default_tier or config.tier_names[0]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: RoutingConfig,
+        scorer: Scorer | None,
+        *,
+        unavailable: frozenset[str] = frozenset(),
+    ) -> Router:
+        if scorer is None and config.classifier.enabled:
+            raise ConfigError("classifier.enabled is true but no classifier artifact was loaded")
+        classifier = TierClassifier(scorer, config_thresholds(config, scorer)) if scorer else None
+        return cls(config, classifier, unavailable=unavailable)
+
+    def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
+        facts = RequestFacts(request, headers)
+        auto = request.model in self.catalog.auto_names
+        target = None if auto else self.catalog.resolve(request.model)
+        if not auto and target is None:
+            raise UnknownModel(request.model, known=self.catalog.model_names)
+        outcome = self.rules.evaluate(facts, auto=auto)
+        choice = self._choose(facts, outcome, target)
+        tier = self.catalog.clamp(choice.tier, outcome.forbidden)
+        if tier is None:
+            raise NoAllowedTier(outcome.forbid_rules)
+        deployment_name = choice.deployment
+        reason = choice.reason
+        if tier != choice.tier:
+            deployment_name, reason = None, Reason.FORBIDDEN_CLAMP
+        deployment = (
+            self.catalog.deployments[deployment_name]
+            if deployment_name is not None
+            else self.catalog.pick(tier, facts.tokens)
+        )
+        return Decision(
+            requested_model=request.model,
+            tier=tier,
+            deployment=deployment.name,
+            model=deployment.model,
+            reason=reason,
+            score=choice.score,
+            thresholds=self.classifier.thresholds if self.classifier else (),
+            rule=outcome.rule,
+            forbidden_tiers=tuple(t for t in self.catalog.tiers if t in outcome.forbidden),
+            forbid_rules=outcome.forbid_rules,
+            model_version=self.classifier.model_version
+            if choice.score is not None and self.classifier
+            else None,
+            estimated_tokens=facts.tokens,
+        )
+
+    def _choose(self, facts: RequestFacts, outcome: RuleOutcome, target: Target | None) -> _Choice:
+        if outcome.deployment is not None:
+            return _Choice(
+                self.catalog.tier_of[outcome.deployment], outcome.deployment, Reason.RULE
+            )
+        if outcome.tier is not None:
+            return _Choice(outcome.tier, None, Reason.RULE)
+        if target is not None and not outcome.classify:
+            return _Choice(target.tier, target.deployment, Reason.PASSTHROUGH)
+        if self.classifier is None:
+            return _Choice(self.default_tier, None, Reason.DEFAULT)
+        score, tier = self.classifier.classify(facts.last_user_text)
+        return _Choice(tier, None, Reason.CLASSIFIER, score)

@@ -1,0 +1,229 @@
+"""OpenAI-compatible proxy: `POST /v1/chat/completions`, `POST /v1/route`, `GET /v1/models`.
+
+Handlers take the `RoutingService` from `app.state.routing`. Every response of a
+routed request explains the decision in headers:
+
+    x-llmtriage-tier, x-llmtriage-deployment, x-llmtriage-model, x-llmtriage-reason
+    x-llmtriage-score   classifier score, 4 decimals (absent when nothing was scored)
+    x-llmtriage-rule    id of the rule that routed (absent when none did)
+    x-llmtriage-cost    USD from usage and the deployment's prices (whole answers only)
+
+A stream's cost is known only after its last chunk, so streams carry it in an SSE
+comment line just before the terminator, which SSE clients ignore:
+
+    : x-llmtriage-cost=0.0000105
+    data: [DONE]
+
+The usage chunk is forwarded only when the client sent `stream_options.include_usage`.
+An upstream failure after the stream started arrives as a final `data: {"error": …}`
+event (no `[DONE]`), which the OpenAI SDKs raise as an APIError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any, cast
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+
+from llmtriage.errors import LlmtriageError
+from llmtriage.providers.errors import (
+    ContextWindowExceeded,
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderCallError,
+    ProviderHTTPError,
+    ProviderKeyMissing,
+    ProviderRateLimited,
+    ProviderTimeout,
+)
+from llmtriage.providers.types import ChatRequest
+from llmtriage.routing.config import RoutingConfig
+from llmtriage.routing.cost import format_cost
+from llmtriage.routing.decision import Decision
+from llmtriage.routing.errors import ClientAuthError, NoAllowedTier, RoutingError, UnknownModel
+from llmtriage.routing.service import RoutingService, open_routing
+from llmtriage.routing.streaming import RoutedStream
+from llmtriage.scoring.scorer import Scorer
+from llmtriage.server.errors import error_body, error_response
+
+log = logging.getLogger(__name__)
+
+# Domain error -> (HTTP status, OpenAI-style code); the most specific class wins.
+ERROR_STATUS: dict[type[LlmtriageError], tuple[int, str]] = {
+    ClientAuthError: (401, "invalid_api_key"),
+    UnknownModel: (404, "model_not_found"),
+    NoAllowedTier: (403, "tier_forbidden"),
+    RoutingError: (400, "routing_error"),
+    ProviderKeyMissing: (503, "provider_key_missing"),
+    ProviderBadRequest: (400, "upstream_bad_request"),
+    ContextWindowExceeded: (400, "context_length_exceeded"),
+    ProviderRateLimited: (429, "rate_limit_exceeded"),
+    ProviderAuthError: (502, "upstream_auth_failed"),
+    ProviderTimeout: (504, "upstream_timeout"),
+    ProviderCallError: (502, "upstream_error"),
+}
+
+
+def describe(exc: LlmtriageError) -> tuple[int, str, str]:
+    status, code = next(ERROR_STATUS[c] for c in type(exc).__mro__ if c in ERROR_STATUS)
+    message = str(exc)
+    if isinstance(exc, ProviderAuthError):
+        # The provider's text may quote part of the key: say only what happened.
+        message = f"deployment '{exc.deployment}': the provider rejected its configured credentials"
+    if isinstance(exc, ProviderCallError):
+        log.warning("provider call failed: deployment=%s kind=%s", exc.deployment, exc.kind.value)
+    return status, code, message
+
+
+def _error(exc: LlmtriageError) -> Response:
+    status, code, message = describe(exc)
+    headers = None
+    if isinstance(exc, ProviderHTTPError) and exc.retry_after is not None:
+        headers = {"retry-after": str(math.ceil(exc.retry_after))}
+    return error_response(message, status=status, code=code, headers=headers)
+
+
+class ProxyRoute(APIRoute):
+    """Maps routing and provider errors to OpenAI-style responses for this router's routes."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (RoutingError, ProviderCallError) as exc:
+                return _error(exc)
+
+        return handle
+
+
+router = APIRouter(route_class=ProxyRoute, tags=["proxy"])
+
+
+def routing_lifespan(
+    config: RoutingConfig,
+    *,
+    env: Mapping[str, str],
+    scorer: Callable[[FastAPI], Scorer | None],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A lifespan hook that opens the routing service (and its httpx client) as
+    `app.state.routing` and closes it on shutdown. `scorer(app)` is asked at start-up,
+    after the model is loaded."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_routing(config, scorer(app), env=env) as service:
+            app.state.routing = service
+            yield
+
+    return lifespan
+
+
+# Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool, which
+# costs more than the whole routing decision.
+async def get_routing(request: Request) -> RoutingService:
+    return cast(RoutingService, request.app.state.routing)
+
+
+async def authorized(
+    request: Request, service: Annotated[RoutingService, Depends(get_routing)]
+) -> RoutingService:
+    service.authorize(request.headers.get("authorization"))
+    return service
+
+
+Routing = Annotated[RoutingService, Depends(authorized)]
+
+
+def decision_headers(decision: Decision) -> dict[str, str]:
+    headers = {
+        "x-llmtriage-tier": decision.tier,
+        "x-llmtriage-deployment": decision.deployment,
+        "x-llmtriage-model": decision.model,
+        "x-llmtriage-reason": decision.reason.value,
+    }
+    if decision.score is not None:
+        headers["x-llmtriage-score"] = f"{decision.score:.4f}"
+    if decision.rule is not None:
+        headers["x-llmtriage-rule"] = decision.rule
+    return headers
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(body: ChatRequest, request: Request, service: Routing) -> Response:
+    if body.stream:
+        stream = await service.stream(body, request.headers)
+        headers = decision_headers(stream.decision) | {
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+        }
+        events = _sse(stream, with_usage=body.wants_usage)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    done = await service.complete(body, request.headers)
+    headers = decision_headers(done.decision) | {"x-llmtriage-cost": format_cost(done.cost)}
+    return Response(done.response.to_json(), media_type="application/json", headers=headers)
+
+
+async def _sse(stream: RoutedStream, *, with_usage: bool) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in stream:
+            if chunk.usage_only and not with_usage:
+                continue
+            yield b"data: " + chunk.to_json(with_usage=with_usage) + b"\n\n"
+    except ProviderCallError as exc:  # headers are gone: report in-band, as OpenAI does
+        status, code, message = describe(exc)
+        yield (
+            b"data: " + json.dumps(error_body(message, status=status, code=code)).encode() + b"\n\n"
+        )
+        return
+    finally:
+        with anyio.CancelScope(shield=True):  # a client disconnect must still free the upstream
+            await stream.aclose()
+    yield f": x-llmtriage-cost={format_cost(stream.cost)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+@router.post("/v1/route", response_model=None)
+async def route(body: ChatRequest, request: Request, service: Routing) -> JSONResponse:
+    """The decision for a chat-completions body, without calling any model."""
+    decision = service.decide(body, request.headers)
+    return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
+
+
+@router.get("/v1/models", response_model=None)
+async def models(service: Routing) -> JSONResponse:
+    config = service.config
+    data: list[dict[str, Any]] = [
+        _card(name, "llmtriage", {"kind": "auto", "tiers": config.tier_names})
+        for name in config.auto_model_names
+    ]
+    for tier in config.tiers:
+        names = [d.name for d in tier.deployments]
+        data.append(_card(tier.name, "llmtriage", {"kind": "tier", "deployments": names}))
+    for name, resolved in service.deployments.items():
+        d = resolved.config
+        info = {
+            "kind": "deployment",
+            "tier": resolved.tier,
+            "model": d.model,
+            "provider": d.provider,
+            "context_window": d.context_window,
+            "input_price_per_mtok": str(d.input_price_per_mtok),
+            "output_price_per_mtok": str(d.output_price_per_mtok),
+            "available": resolved.provider is not None,
+        }
+        data.append(_card(name, d.provider, info))
+    return JSONResponse({"object": "list", "data": data})
+
+
+def _card(model_id: str, owner: str, info: dict[str, Any]) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner, "llmtriage": info}
