@@ -4,7 +4,7 @@ VENV ?= .venv
 MODEL ?= models/default
 PYTEST_ARGS ?=
 
-.PHONY: setup data train evaluate test test-fast check bench serve chaos savings tune-notebooks clean
+.PHONY: setup data train evaluate verifier savings notebooks test test-fast check bench serve chaos clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -26,6 +26,15 @@ train: setup data
 evaluate: setup data $(MODEL)/manifest.json
 	$(PY) -m llmtriage.cli evaluate --benchmarks --model $(MODEL)
 
+verifier: setup data
+	$(PY) -m llmtriage_train.verifier --out models/verifier
+
+savings: setup data $(MODEL)/manifest.json models/verifier/manifest.json
+	$(PY) -m llmtriage_train.savings --model $(MODEL) --verifier models/verifier
+
+models/verifier/manifest.json:
+	$(MAKE) verifier
+
 test: setup data
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
@@ -44,6 +53,9 @@ serve: setup $(MODEL)/manifest.json
 
 chaos: setup
 	$(PY) -m pytest -q tests/chaos --chaos-long $(PYTEST_ARGS)
+
+notebooks: setup $(MODEL)/manifest.json
+	LLMTRIAGE_FIGURES=docs/tuning $(PY) -m pytest -q -m slow tests/test_notebooks.py
 
 clean:
 	rm -rf data/cache .pytest_cache .mypy_cache .ruff_cache

@@ -36,7 +36,8 @@ class Embedder(Protocol):
 def l2_normalise(x: npt.NDArray[np.floating]) -> Vectors:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (x / norms).astype(np.float32, copy=False)
+    out: Vectors = np.asarray(x / norms, dtype=np.float32)
+    return out
 
 
 def sha256_files(paths: Iterable[Path]) -> str:
