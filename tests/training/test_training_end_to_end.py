@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmtriage.scoring import Scorer
 from llmtriage_train.datasets import data_root
+from llmtriage_train.loaders import STRONG, WEAK, load_gsm8k
+from llmtriage_train.outcomes import write_outcomes
 
 pytestmark = pytest.mark.slow
 
@@ -34,41 +37,35 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @needs_data
 def test_train_then_evaluate_small_subset(tmp_path: Path) -> None:
+    # a 400-row slice of GSM8K in the outcomes format, with its fixed split column
+    gsm8k = load_gsm8k(data_root())
+    data = write_outcomes(gsm8k.subset(np.arange(400)), tmp_path / "gsm8k_400.csv")
     out = tmp_path / "small"
+    columns = ("--data", str(data), "--weak", WEAK, "--strong", STRONG)
     train = _cli(
-        "train",
-        "--out",
-        str(out),
-        "--sample",
-        "200",
-        "--benchmarks",
-        "gsm8k,mmlu",
-        "--candidates",
-        "gain:0.3:1,weak_wrong:0.3:0",
-        "--jobs",
-        "1",
-    )
+        "train", "--out", str(out), *columns,
+        "--candidates", "gain:0.3:0,weak_wrong:0.3:0", "--jobs", "1",
+    )  # fmt: skip
     assert train.returncode == 0, train.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["label"]["kind"] in ("gain", "weak_wrong")
-    assert {d["source"] for d in manifest["training_data"]} == {"gsm8k", "mmlu"}
+    [source] = manifest["training_data"]
+    assert source["source"] == "gsm8k_400" and 250 < source["rows"] < 400
     assert len(manifest["metrics"]["selection"]) == 2
     assert (out / "report.md").read_text().startswith("# Scorer")
 
     scorer = Scorer.load(out)  # the artifact carries its embedder and loads on its own
     assert 0.0 <= scorer.score("What is 2 + 2?") <= 1.0
 
-    evaluation = _cli("evaluate", "--model", str(out), "--benchmarks", "gsm8k,mmlu")
+    evaluation = _cli("evaluate", "--model", str(out), *columns)
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]
     assert "APGR" in evaluation.stdout
-    report = json.loads((out / "eval" / "metrics.json").read_text())
-    for name in ("gsm8k", "mmlu"):
-        served = report["benchmarks"][name]
-        trained = manifest["metrics"]["held_out"][name]
-        # evaluate scores through the serving Scorer; training scored in matrix form
-        assert served["n"] == trained["n"]
-        assert served["apgr"] == pytest.approx(trained["apgr"], abs=0.01)
-        assert (out / "eval" / served["plot"]).is_file()
+    served = json.loads((out / "eval" / "metrics.json").read_text())["benchmarks"]["gsm8k_400"]
+    trained = manifest["metrics"]["held_out"]["gsm8k_400"]
+    # evaluate scores through the serving Scorer; training scored in matrix form
+    assert served["n"] == trained["n"] == 400 - source["rows"]
+    assert served["apgr"] == pytest.approx(trained["apgr"], abs=0.01)
+    assert (out / "eval" / served["plot"]).is_file()
 
 
 def test_evaluate_rejects_missing_columns_in_one_line(tmp_path: Path, tiny_artifact: Path) -> None:
