@@ -30,7 +30,7 @@ verifier: setup data
 	$(PY) -m llmtriage_train.verifier --out models/verifier
 
 savings: setup data $(MODEL)/manifest.json models/verifier/manifest.json
-	$(PY) -m llmtriage_train.savings --model $(MODEL) --verifier models/verifier
+	$(PY) -m llmtriage_train.savings --scorer $(MODEL) --verifier models/verifier
 
 models/verifier/manifest.json:
 	$(MAKE) verifier

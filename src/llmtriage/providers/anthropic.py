@@ -15,9 +15,11 @@ from llmtriage.providers.anthropic_translate import (
     to_messages_body,
 )
 from llmtriage.providers.base import Endpoint, Timeouts
+from llmtriage.providers.errors import ProviderProtocolError
 from llmtriage.providers.http import (
     Route,
     deadline_after,
+    first_token_at,
     parse_json,
     parse_model,
     send,
@@ -59,7 +61,11 @@ class AnthropicProvider:
         http_request = self._request(request, stream=False, timeout=timeout)
         with translate_errors(self.endpoint):
             response = await send(
-                self._client, http_request, deadline=deadline_after(timeout), stream=False
+                self._client,
+                http_request,
+                deadline=deadline_after(timeout),
+                stream=False,
+                first_at=first_token_at(timeout),
             )
         return to_chat_response(parse_model(AnthropicMessage, response.content, self.endpoint))
 
@@ -71,8 +77,20 @@ class AnthropicProvider:
             deployment=self.endpoint.deployment, model=self.endpoint.model
         )
         with translate_errors(self.endpoint):
-            events = stream_events(self._client, http_request, deadline=deadline_after(timeout))
+            events = stream_events(
+                self._client,
+                http_request,
+                deadline=deadline_after(timeout),
+                first_at=first_token_at(timeout),
+            )
             async with aclosing(events):
                 async for event in events:
-                    for chunk in translator.feed(parse_json(event.data, self.endpoint)):
+                    data = parse_json(event.data, self.endpoint)
+                    for chunk in translator.feed(data):
                         yield chunk
+                    if data.get("type") == "message_stop":
+                        return
+        # A stream cut without message_stop must not pass for a complete answer.
+        raise ProviderProtocolError(
+            "the stream ended without message_stop", deployment=self.endpoint.deployment
+        )

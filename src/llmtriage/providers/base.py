@@ -20,11 +20,15 @@ from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 @dataclass(frozen=True, kw_only=True)
 class Timeouts:
     """Seconds. `connect` and `read` bound each socket wait; `total` bounds the whole
-    call, streams included (checked between events)."""
+    call, streams included (checked between events). `first_token` bounds the time from
+    sending to the response head and, for a stream, its first event: a deployment that
+    accepts the call but never starts answering is given up on early (None: no bound
+    beyond `read` and `total`)."""
 
     connect: float = 5.0
     read: float = 60.0
     total: float = 300.0
+    first_token: float | None = None
 
     def for_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(self.read, connect=self.connect)

@@ -39,6 +39,13 @@ def deadline_after(timeout: Timeouts) -> float:
     return asyncio.get_running_loop().time() + timeout.total
 
 
+def first_token_at(timeout: Timeouts) -> float | None:
+    """Loop time by which the response head (and a stream's first event) must arrive."""
+    if timeout.first_token is None:
+        return None
+    return asyncio.get_running_loop().time() + timeout.first_token
+
+
 @contextmanager
 def translate_errors(endpoint: Endpoint) -> Iterator[None]:
     """httpx transport failures and the total deadline → typed provider errors."""
@@ -56,18 +63,45 @@ def translate_errors(endpoint: Endpoint) -> Iterator[None]:
         ) from exc
 
 
+@contextmanager
+def _first_token_bound(request: httpx.Request, applies: bool) -> Iterator[None]:
+    """Names a passed `first_token` deadline (translate_errors would call it the total)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        if not applies:
+            raise
+        endpoint: Endpoint = request.extensions["llmtriage_endpoint"]
+        raise ProviderTimeout(
+            "no first token within the first_token timeout", deployment=endpoint.deployment
+        ) from exc
+
+
 async def send(
-    client: httpx.AsyncClient, request: httpx.Request, *, deadline: float, stream: bool
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    deadline: float,
+    stream: bool,
+    first_at: float | None = None,
 ) -> httpx.Response:
-    """Send and, for a non-2xx answer, raise the typed error (body read and closed)."""
-    async with asyncio.timeout_at(deadline):
-        response = await client.send(request, stream=stream)
-        if response.is_success:
-            return response
-        try:
-            await response.aread()
-        finally:
+    """Send and, for a non-2xx answer, raise the typed error (body read and closed).
+
+    The head must arrive by `first_at` (when given) and everything by `deadline`; a whole
+    answer (`stream=False`) is read here, so only a stream leaves the body to the caller."""
+    head_at = deadline if first_at is None else min(first_at, deadline)
+    with _first_token_bound(request, head_at < deadline):
+        async with asyncio.timeout_at(head_at):
+            response = await client.send(request, stream=True)
+    try:
+        async with asyncio.timeout_at(deadline):
+            if not (stream and response.is_success):
+                await response.aread()
+    finally:
+        if not (stream and response.is_success):
             await response.aclose()
+    if response.is_success:
+        return response
     raise _status_error(response, request)
 
 
@@ -111,24 +145,33 @@ class Route:
 
 
 async def stream_events(
-    client: httpx.AsyncClient, request: httpx.Request, *, deadline: float
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    deadline: float,
+    first_at: float | None = None,
 ) -> AsyncGenerator[SSEEvent, None]:
-    """Server-sent events of a streamed POST, each read under the total deadline.
+    """Server-sent events of a streamed POST, each read under the total deadline (the
+    first one also under `first_at`: headers sent at once prove nothing).
 
     Close it (`contextlib.aclosing`) when stopping early: that releases the connection."""
-    response = await send(client, request, deadline=deadline, stream=True)
+    response = await send(client, request, deadline=deadline, stream=True, first_at=first_at)
     # aiter_lines is an async generator; close it even when the caller stops early.
     lines_gen = cast(AsyncGenerator[str, None], response.aiter_lines())
+    waiting_first = first_at is not None and first_at < deadline
     try:
         async with aclosing(lines_gen) as lines:
             parser = _SSEParser()
             while True:
-                async with asyncio.timeout_at(deadline):
-                    line = await anext(lines, None)
+                at = first_at if waiting_first and first_at is not None else deadline
+                with _first_token_bound(request, waiting_first):
+                    async with asyncio.timeout_at(at):
+                        line = await anext(lines, None)
                 if line is None:
                     break
                 event = parser.feed(line)
                 if event is not None:
+                    waiting_first = False
                     yield event
             if parser.data:
                 yield SSEEvent(parser.event, "\n".join(parser.data))

@@ -8,10 +8,15 @@ from contextlib import aclosing
 import httpx
 
 from llmtriage.providers.base import Endpoint, Timeouts
-from llmtriage.providers.errors import ProviderStreamError, provider_message
+from llmtriage.providers.errors import (
+    ProviderProtocolError,
+    ProviderStreamError,
+    provider_message,
+)
 from llmtriage.providers.http import (
     Route,
     deadline_after,
+    first_token_at,
     parse_model,
     send,
     stream_events,
@@ -35,7 +40,11 @@ class OpenAICompatProvider:
         http_request = self._route.request(body, timeout=timeout, stream=False)
         with translate_errors(self.endpoint):
             response = await send(
-                self._client, http_request, deadline=deadline_after(timeout), stream=False
+                self._client,
+                http_request,
+                deadline=deadline_after(timeout),
+                stream=False,
+                first_at=first_token_at(timeout),
             )
         return parse_model(ChatResponse, response.content, self.endpoint)
 
@@ -45,12 +54,21 @@ class OpenAICompatProvider:
         body = request.upstream_json(self.endpoint.model, stream=True)
         http_request = self._route.request(body, timeout=timeout, stream=True)
         with translate_errors(self.endpoint):
-            events = stream_events(self._client, http_request, deadline=deadline_after(timeout))
+            events = stream_events(
+                self._client,
+                http_request,
+                deadline=deadline_after(timeout),
+                first_at=first_token_at(timeout),
+            )
             async with aclosing(events):
                 async for event in events:
                     if event.data == "[DONE]":
                         return
                     yield self._chunk(event.data)
+        # A stream cut without its terminator must not pass for a complete answer.
+        raise ProviderProtocolError(
+            "the stream ended without [DONE]", deployment=self.endpoint.deployment
+        )
 
     def _chunk(self, data: str) -> ChatChunk:
         chunk = parse_model(ChatChunk, data, self.endpoint)

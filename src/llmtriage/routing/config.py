@@ -6,15 +6,18 @@ Shape (see `defaults/routing.yaml` for a commented example):
       - name: cheap
         deployments:            # the first that fits the prompt serves; the rest back it up
           - {name, provider, model, base_url?, api_key_env?, input_price_per_mtok,
-             output_price_per_mtok, context_window, headers?, max_output_tokens?, timeouts?}
+             output_price_per_mtok, context_window, headers?, max_output_tokens?, timeouts?,
+             max_retries?}
     classifier: {enabled, artifact?, thresholds?: {tier: min score, … every tier but the first}}
     rules: [{id, match: {...}, action, …}]   # route_to_tier | route_to_deployment |
                                              # forbid_tiers | classify
     auto_model_names: [auto]
     default_tier: <tier>        # used when the classifier is off
-    timeouts: {connect, read, total}
+    timeouts: {connect, first_token?, read, total}   # a deployment's own override field by field
     auth: {api_key_hashes: [sha256 hex, …]}
-    cascade: {...}  fallback: {...}   # typed placeholders, off by default
+    cascade: {...}                    # typed placeholder, off by default
+    fallback: {enabled, deadline_s, neighbour_tiers, max_retries, max_retry_wait_s,
+               backoff: {base_s, max_s}, breaker: {...}}   # off by default
 
 API keys never appear in the file: `api_key_env` names the environment variable.
 """
@@ -26,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from llmtriage.providers import PROVIDERS
 from llmtriage.providers.base import Timeouts
@@ -42,11 +45,20 @@ class _Strict(BaseModel):
 
 class TimeoutsConfig(_Strict):
     connect: float = Field(default=5.0, gt=0)
+    first_token: float | None = Field(default=None, gt=0)  # None: only read and total bound it
     read: float = Field(default=60.0, gt=0)
     total: float = Field(default=300.0, gt=0)
 
     def value(self) -> Timeouts:
-        return Timeouts(connect=self.connect, read=self.read, total=self.total)
+        return Timeouts(
+            connect=self.connect, read=self.read, total=self.total, first_token=self.first_token
+        )
+
+    def overridden_by(self, other: TimeoutsConfig | None) -> TimeoutsConfig:
+        """These defaults with the fields `other` sets (a deployment names only what differs)."""
+        if other is None:
+            return self
+        return self.model_copy(update=other.model_dump(exclude_unset=True))
 
 
 class DeploymentConfig(_Strict):
@@ -60,7 +72,8 @@ class DeploymentConfig(_Strict):
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(default=4096, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
-    timeouts: TimeoutsConfig | None = None
+    timeouts: TimeoutsConfig | None = None  # fields set here override the top-level ones
+    max_retries: int | None = Field(default=None, ge=0)  # None: fallback.max_retries
 
     @field_validator("provider")
     @classmethod
@@ -172,13 +185,40 @@ class CascadeConfig(_Strict):
     band: ScoreBand | None = None
 
 
+class BackoffConfig(_Strict):
+    """Exponential backoff with full jitter: retry n waits uniform(0, min(max_s, base_s·2^n))."""
+
+    base_s: float = Field(default=0.25, gt=0)
+    max_s: float = Field(default=4.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BackoffConfig:
+        if self.max_s < self.base_s:
+            raise ValueError("backoff.max_s must be at least backoff.base_s")
+        return self
+
+
+class BreakerConfig(_Strict):
+    """One circuit breaker per deployment, shared across replicas through the store."""
+
+    enabled: bool = True
+    window_s: float = Field(default=30.0, ge=0.1)  # sliding window the outcomes are counted in
+    min_calls: int = Field(default=10, ge=1)  # the rate trips only with this many in the window
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    failure_count: int | None = Field(default=None, ge=1)  # trips at this many, whatever the rate
+    cooldown_s: float = Field(default=15.0, gt=0)  # open this long, then one probe is let through
+
+
 class FallbackConfig(_Strict):
-    """Placeholder: on retryable errors try the tier's next deployment, then a neighbour tier."""
+    """Fallback chains (off: one attempt, errors pass through as they are). See fallback/."""
 
     enabled: bool = False
-    deadline_s: float = Field(default=60.0, gt=0)
-    max_attempts_per_deployment: int = Field(default=1, ge=1)
-    neighbour_tier: bool = False
+    deadline_s: float = Field(default=300.0, gt=0)  # bounds the whole request, streams included
+    neighbour_tiers: Literal["up", "down", "both", "none"] = "up"  # after the tier's own list
+    max_retries: int = Field(default=2, ge=0)  # same-deployment retries (429 only), per deployment
+    max_retry_wait_s: float = Field(default=5.0, ge=0)  # a longer Retry-After: move on instead
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
 
 class RoutingConfig(_Strict):

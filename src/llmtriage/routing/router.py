@@ -33,6 +33,10 @@ class TierClassifier:
         score = self._scorer.score(text)
         return score, self._scorer.tier(score)
 
+    def tier(self, score: float) -> str:
+        """The tier a score falls in (for a score known without scoring, e.g. cached)."""
+        return self._scorer.tier(score)
+
 
 def config_thresholds(config: RoutingConfig, scorer: Scorer) -> Thresholds:
     """The config's per-tier minimum scores, else the artifact's mapped onto the config's tiers."""
@@ -86,14 +90,35 @@ class Router:
         classifier = TierClassifier(scorer, config_thresholds(config, scorer)) if scorer else None
         return cls(config, classifier, unavailable=unavailable)
 
-    def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
+    def classifier_text(self, request: ChatRequest, headers: Mapping[str, str]) -> str | None:
+        """The text `decide` would score, or None when rules, a named model or the default
+        tier decide without the classifier (callers look scores up in a cache only then)."""
+        if self.classifier is None:
+            return None
+        facts = RequestFacts(request, headers)
+        auto = request.model in self.catalog.auto_names
+        target = None if auto else self.catalog.resolve(request.model)
+        if not auto and target is None:
+            return None  # decide() raises UnknownModel
+        outcome = self.rules.evaluate(facts, auto=auto)
+        return facts.last_user_text if self._classifies(outcome, target) else None
+
+    def decide(
+        self,
+        request: ChatRequest,
+        headers: Mapping[str, str],
+        *,
+        known_score: float | None = None,
+    ) -> Decision:
+        """`known_score`: the classifier's score for this request's text, when the caller
+        already has it (a cache hit); it is used instead of scoring if the classifier runs."""
         facts = RequestFacts(request, headers)
         auto = request.model in self.catalog.auto_names
         target = None if auto else self.catalog.resolve(request.model)
         if not auto and target is None:
             raise UnknownModel(request.model, known=self.catalog.model_names)
         outcome = self.rules.evaluate(facts, auto=auto)
-        choice = self._choose(facts, outcome, target)
+        choice = self._choose(facts, outcome, target, known_score)
         tier = self.catalog.clamp(choice.tier, outcome.forbidden)
         if tier is None:
             raise NoAllowedTier(outcome.forbid_rules)
@@ -123,7 +148,22 @@ class Router:
             estimated_tokens=facts.tokens,
         )
 
-    def _choose(self, facts: RequestFacts, outcome: RuleOutcome, target: Target | None) -> _Choice:
+    def _classifies(self, outcome: RuleOutcome, target: Target | None) -> bool:
+        """True when `_choose` ends at the classifier (keep the two in step)."""
+        return (
+            outcome.deployment is None
+            and outcome.tier is None
+            and (target is None or outcome.classify)
+            and self.classifier is not None
+        )
+
+    def _choose(
+        self,
+        facts: RequestFacts,
+        outcome: RuleOutcome,
+        target: Target | None,
+        known_score: float | None = None,
+    ) -> _Choice:
         if outcome.deployment is not None:
             return _Choice(
                 self.catalog.tier_of[outcome.deployment], outcome.deployment, Reason.RULE
@@ -134,5 +174,7 @@ class Router:
             return _Choice(target.tier, target.deployment, Reason.PASSTHROUGH)
         if self.classifier is None:
             return _Choice(self.default_tier, None, Reason.DEFAULT)
+        if known_score is not None:
+            return _Choice(self.classifier.tier(known_score), None, Reason.CLASSIFIER, known_score)
         score, tier = self.classifier.classify(facts.last_user_text)
         return _Choice(tier, None, Reason.CLASSIFIER, score)

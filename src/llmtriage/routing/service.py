@@ -3,6 +3,11 @@
 `build_routing(config, scorer, http_client=…, env=…)` reads each deployment's key
 from `env` (missing keys are recorded, not fatal: such deployments answer 503)
 and builds one provider per deployment on the one shared httpx client.
+
+`complete` and `stream` run the decided deployment through a fallback chain
+(llmtriage.fallback): with `fallback.enabled` the tier's other deployments and the
+neighbouring tier back it up, under one deadline and per-deployment circuit breakers kept
+in `breaker_store`; without it the chain is the single decided call, as before.
 """
 
 from __future__ import annotations
@@ -15,17 +20,31 @@ from decimal import Decimal
 
 import httpx
 
+from llmtriage.fallback import (
+    Attempt,
+    Breakers,
+    BreakerSettings,
+    Chain,
+    ChainSettings,
+    FallbackMetrics,
+    RetryPolicy,
+    chain_order,
+)
 from llmtriage.providers import PROVIDERS, Endpoint, Provider, ProviderKind, Timeouts
 from llmtriage.providers.errors import ProviderKeyMissing
 from llmtriage.providers.types import ChatRequest, ChatResponse
-from llmtriage.routing.auth import ClientKeys, bearer_token
-from llmtriage.routing.config import DeploymentConfig, RoutingConfig
+from llmtriage.routing.auth import ClientKeys, bearer_token, hash_key
+from llmtriage.routing.config import DeploymentConfig, FallbackConfig, RoutingConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError
 from llmtriage.routing.router import Router
-from llmtriage.routing.streaming import RoutedStream
+from llmtriage.routing.streaming import Opened, RoutedStream, first_chunk
 from llmtriage.scoring.scorer import Scorer
+from llmtriage.store.base import Store
+from llmtriage.store.decision_cache import CachedScore, ScopedCache
+from llmtriage.store.keys import KeySpace
+from llmtriage.store.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +56,15 @@ class ResolvedDeployment:
     timeouts: Timeouts
     provider: Provider | None  # None: its API key is missing from the environment
     missing_env: str | None = None
+    max_retries: int = 0  # same-deployment retries in a fallback chain
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def context_window(self) -> int:
+        return self.config.context_window
 
     def require_provider(self) -> Provider:
         if self.provider is None:
@@ -49,6 +77,8 @@ class Completion:
     decision: Decision
     response: ChatResponse
     cost: Decimal | None  # None: the provider reported no usage
+    served: ResolvedDeployment | None = None  # the deployment that answered
+    attempts: tuple[Attempt, ...] = ()  # every call and skip of its fallback chain
 
 
 class RoutingService:
@@ -59,11 +89,15 @@ class RoutingService:
         router: Router,
         deployments: Mapping[str, ResolvedDeployment],
         client_keys: ClientKeys,
+        score_cache: ScopedCache | None = None,
+        fallback: Chain | None = None,
     ) -> None:
         self.config = config
         self.router = router
         self.deployments = dict(deployments)
         self.client_keys = client_keys
+        self.fallback = fallback or Chain(ChainSettings(enabled=False))
+        self.score_cache = score_cache  # classifier scores shared across replicas
 
     @property
     def missing_keys(self) -> dict[str, str]:
@@ -76,27 +110,71 @@ class RoutingService:
                 "Incorrect or missing API key: send 'Authorization: Bearer <key>'"
             )
 
-    def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
-        return self.router.decide(request, headers)
+    async def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
+        """The router's decision; the classifier's score comes from the decision cache when
+        this text was scored before (by any replica), and is cached when it was not. The
+        cache is asked only when the request would reach the classifier."""
+        cache = self.score_cache
+        text = None if cache is None else self.router.classifier_text(request, headers)
+        if cache is None or text is None:
+            return self.router.decide(request, headers)
+        # Per client key when auth is on, so no tenant can probe another's prompts.
+        token = bearer_token(headers.get("authorization")) if self.client_keys.required else None
+        key, hit = await cache.lookup(text, hash_key(token) if token else None)
+        if hit is not None:
+            return self.router.decide(request, headers, known_score=hit.score)
+        decision = self.router.decide(request, headers)
+        if decision.score is not None:
+            await cache.put(key, CachedScore(decision.score))
+        return decision
 
     async def complete(self, request: ChatRequest, headers: Mapping[str, str]) -> Completion:
-        decision = self.decide(request, headers)
-        deployment = self.deployments[decision.deployment]
-        provider = deployment.require_provider()
-        response = await provider.complete(request, timeout=deployment.timeouts)
+        decision = await self.decide(request, headers)
+
+        async def call(target: ResolvedDeployment, timeouts: Timeouts) -> ChatResponse:
+            return await target.require_provider().complete(request, timeout=timeouts)
+
+        answered = await self.fallback.run(self._targets(decision), call)
+        served, response = answered.target, answered.value
         if not response.model:
-            response.model = deployment.config.model
-        cost = cost_usd(response.usage, deployment.config) if response.usage else None
-        return Completion(decision, response, cost)
+            response.model = served.config.model
+        cost = cost_usd(response.usage, served.config) if response.usage else None
+        return Completion(decision, response, cost, served, tuple(answered.attempts))
 
     async def stream(self, request: ChatRequest, headers: Mapping[str, str]) -> RoutedStream:
-        """Decide, call, and wait for the first chunk, so that upstream errors surface
-        before the client has been sent a status line."""
-        decision = self.decide(request, headers)
-        deployment = self.deployments[decision.deployment]
-        provider = deployment.require_provider()
-        chunks = provider.stream(request, timeout=deployment.timeouts)
-        return await RoutedStream.open(decision, deployment.config, chunks)
+        """Decide, call, and wait for the first chunk, so that upstream errors surface (and
+        fall back) before the client has been sent a status line."""
+        decision = await self.decide(request, headers)
+
+        async def call(target: ResolvedDeployment, timeouts: Timeouts) -> Opened:
+            return await first_chunk(target.require_provider().stream(request, timeout=timeouts))
+
+        answered = await self.fallback.run(self._targets(decision), call, settle_later=True)
+        served, (first, rest) = answered.target, answered.value
+        return RoutedStream(
+            decision,
+            served.config,
+            first,
+            rest,
+            tier=served.tier,
+            attempts=answered.attempts,
+            on_end=answered.settle,
+        )
+
+    def _targets(self, decision: Decision) -> list[ResolvedDeployment]:
+        """The decided deployment, then its fallbacks in order (fallback/plan.py)."""
+        if not self.fallback.settings.enabled:
+            return [self.deployments[decision.deployment]]
+        catalog = self.router.catalog
+        names = chain_order(
+            [(tier, [d.name for d in catalog.by_tier[tier]]) for tier in catalog.tiers],
+            tier=decision.tier,
+            first=decision.deployment,
+            neighbours=self.config.fallback.neighbour_tiers,
+            forbidden=decision.forbidden_tiers,
+            usable=lambda name: name not in catalog.unavailable,
+        )
+        return [self.deployments[name] for name in names]
 
 
 def build_routing(
@@ -106,7 +184,14 @@ def build_routing(
     http_client: httpx.AsyncClient,
     env: Mapping[str, str],
     providers: Mapping[str, ProviderKind] = PROVIDERS,
+    score_cache: ScopedCache | None = None,
+    breaker_store: Store | None = None,
+    breaker_keys: KeySpace | None = None,
+    fallback_metrics: FallbackMetrics | None = None,
 ) -> RoutingService:
+    """`breaker_store` holds the circuit breakers (the app's FailOpenStore over Redis, to
+    share them across replicas; None: a MemoryStore of this process), under
+    `breaker_keys` (the store config's KeySpace). `fallback_metrics`: None, no metrics."""
     deployments = {
         d.name: _resolve(d, tier.name, config, http_client, env, providers)
         for tier in config.tiers
@@ -126,7 +211,40 @@ def build_routing(
         router=router,
         deployments=deployments,
         client_keys=ClientKeys(config.auth.api_key_hashes),
+        score_cache=score_cache,
+        fallback=_chain(config.fallback, breaker_store, breaker_keys, fallback_metrics),
     )
+
+
+def _chain(
+    config: FallbackConfig,
+    store: Store | None,
+    keys: KeySpace | None,
+    metrics: FallbackMetrics | None,
+) -> Chain:
+    retry = RetryPolicy(
+        max_retries=config.max_retries,
+        max_wait_s=config.max_retry_wait_s,
+        backoff_base_s=config.backoff.base_s,
+        backoff_max_s=config.backoff.max_s,
+    )
+    settings = ChainSettings(enabled=config.enabled, deadline_s=config.deadline_s, retry=retry)
+    breakers = None
+    if config.enabled and config.breaker.enabled:
+        b = config.breaker
+        breakers = Breakers(
+            store if store is not None else MemoryStore(),
+            BreakerSettings(
+                window_s=b.window_s,
+                min_calls=b.min_calls,
+                failure_rate=b.failure_rate,
+                failure_count=b.failure_count,
+                cooldown_s=b.cooldown_s,
+            ),
+            keys=keys,
+            on_state=metrics.breaker if metrics is not None else None,
+        )
+    return Chain(settings, breakers=breakers, metrics=metrics)
 
 
 def _resolve(
@@ -137,11 +255,16 @@ def _resolve(
     env: Mapping[str, str],
     providers: Mapping[str, ProviderKind],
 ) -> ResolvedDeployment:
-    timeouts = (deployment.timeouts or config.timeouts).value()
+    timeouts = config.timeouts.overridden_by(deployment.timeouts).value()
+    retries = deployment.max_retries
+    if retries is None:
+        retries = config.fallback.max_retries
     key_env = deployment.api_key_env
     api_key = env.get(key_env) if key_env else None
     if key_env and not api_key:
-        return ResolvedDeployment(deployment, tier, timeouts, None, missing_env=key_env)
+        return ResolvedDeployment(
+            deployment, tier, timeouts, None, missing_env=key_env, max_retries=retries
+        )
     kind = providers[deployment.provider]
     endpoint = Endpoint(
         deployment=deployment.name,
@@ -151,7 +274,8 @@ def _resolve(
         headers=dict(deployment.headers),
         max_output_tokens=deployment.max_output_tokens,
     )
-    return ResolvedDeployment(deployment, tier, timeouts, kind.build(endpoint, client=client))
+    provider = kind.build(endpoint, client=client)
+    return ResolvedDeployment(deployment, tier, timeouts, provider, max_retries=retries)
 
 
 @asynccontextmanager
@@ -162,8 +286,22 @@ async def open_routing(
     env: Mapping[str, str],
     providers: Mapping[str, ProviderKind] = PROVIDERS,
     limits: httpx.Limits | None = None,
+    score_cache: ScopedCache | None = None,
+    breaker_store: Store | None = None,
+    breaker_keys: KeySpace | None = None,
+    fallback_metrics: FallbackMetrics | None = None,
 ) -> AsyncIterator[RoutingService]:
     """A service that owns its httpx client: use from the app's lifespan."""
     limits = limits or httpx.Limits(max_connections=1000, max_keepalive_connections=200)
     async with httpx.AsyncClient(limits=limits) as client:
-        yield build_routing(config, scorer, http_client=client, env=env, providers=providers)
+        yield build_routing(
+            config,
+            scorer,
+            http_client=client,
+            env=env,
+            providers=providers,
+            score_cache=score_cache,
+            breaker_store=breaker_store,
+            breaker_keys=breaker_keys,
+            fallback_metrics=fallback_metrics,
+        )

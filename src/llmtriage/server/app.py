@@ -7,6 +7,10 @@ close their clients, entered after the model is loaded, exited in reverse).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import json
 import logging
 import math
 import os
@@ -19,10 +23,15 @@ from fastapi import APIRouter, FastAPI
 from llmtriage.errors import LlmtriageError
 from llmtriage.scoring import Scorer
 from llmtriage.server.errors import GuardMiddleware, install_error_handlers
-from llmtriage.server.metrics import MetricsMiddleware
-from llmtriage.server.routes import health, score
+from llmtriage.server.metrics import Metrics, MetricsMiddleware
+from llmtriage.server.routes import health, score, stats
 from llmtriage.server.settings import ServeSettings, settings_from_env
-from llmtriage.server.state import STATE_KEY, AppState, ModelState
+from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
+from llmtriage.server.telemetry import Telemetry
+from llmtriage.store.aggregates import Aggregates
+from llmtriage.store.decision_cache import CacheScope, DecisionCache, ScopedCache
+from llmtriage.store.factory import build_store
+from llmtriage.store.resilient import FailOpenStore
 
 logger = logging.getLogger("llmtriage.server")
 
@@ -44,6 +53,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         load_model(state, scorer)
         async with AsyncExitStack() as stack:
+            # Before the hooks: the routing service takes its decision cache from here.
+            state.shared = await stack.enter_async_context(open_shared(settings, state.metrics))
+            stack.callback(_forget_shared, state)
             for hook in lifespans:
                 await stack.enter_async_context(hook(app))
             yield
@@ -59,7 +71,7 @@ def create_app(
     # Added last = outermost: metrics see the guard's 413s and 500s.
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
-    for router in (score.router, health.router, *routers):  # hot path matched first
+    for router in (score.router, health.router, stats.router, *routers):  # hot path first
         app.include_router(router)
     return app
 
@@ -84,17 +96,65 @@ def load_model(state: AppState, scorer: Scorer | None = None) -> None:
     max_chars = scorer.manifest.max_chars
     if settings.max_prompt_chars is not None:
         max_chars = min(max_chars, settings.max_prompt_chars)
+    thresholds = scorer.thresholds.model_dump(mode="json")
     state.model = ModelState(
         scorer=scorer,
         max_chars=max_chars,
         pre_truncate=max_chars < scorer.manifest.max_chars,
-        thresholds=scorer.thresholds.model_dump(mode="json"),
+        thresholds=thresholds,
         self_test_score=value,
+        cache_scope=CacheScope(
+            "score", scorer.model_version, _digest({"thresholds": thresholds, "max": max_chars})
+        ),
     )
     state.not_ready_reason = ""
     state.metrics.model_info.labels(scorer.model_version).set(1)
     state.metrics.ready.set(1)
     logger.info("ready: model %s, self-test score %.3f", scorer.model_version, value)
+
+
+@asynccontextmanager
+async def open_shared(settings: ServeSettings, metrics: Metrics) -> AsyncIterator[SharedState]:
+    """The store (embedded memory, or fail-open Redis) with its cache, aggregates and
+    write-behind flusher; on exit, one last flush, then the store is closed."""
+    config = settings.store_config()
+    store = build_store(config)  # no I/O: Redis connects on first use
+    keys = settings.keyspace()
+    aggregates = Aggregates(
+        store, keys, bucket_s=settings.stats_bucket_s, retention_s=settings.stats_retention_s
+    )
+    telemetry = Telemetry(metrics, aggregates, keys)
+    cache = None
+    if settings.cache_ttl_s > 0:
+        cache = DecisionCache(
+            store, keys, ttl_s=settings.cache_ttl_s, observer=telemetry.cache_lookup
+        )
+    metrics.store_info.labels(config.backend).set(1)
+    metrics.store_degraded.set_function(
+        lambda: float(isinstance(store, FailOpenStore) and store.degraded)
+    )
+    flusher = asyncio.create_task(
+        aggregates.run_flusher(settings.stats_flush_s), name="llmtriage-stats-flush"
+    )
+    try:
+        yield SharedState(store, config.backend, keys, aggregates, telemetry, cache)
+    finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await aggregates.flush()
+        await store.aclose()
+        logger.info("store closed (%s)", config.backend)
+
+
+def _forget_shared(state: AppState) -> None:
+    state.shared = None
+
+
+def _digest(data: object) -> str:
+    """Short stable hash of JSON-able settings, for decision-cache scopes."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _version() -> str:
@@ -116,14 +176,26 @@ def create_service(
     from llmtriage.server.routes import proxy
 
     config = load_routing_config(settings.routing_config)
-    state_scorer = _scorer_of
+    config_version = _digest(config.model_dump(mode="json"))
+
+    def route_cache(app: FastAPI) -> ScopedCache | None:
+        """The decision cache scoped to this routing config and the loaded classifier."""
+        state = app_state(app)
+        if state.shared is None or state.shared.cache is None or state.model is None:
+            return None
+        model_version = state.model.scorer.model_version
+        return state.shared.cache.scoped(CacheScope("route", model_version, config_version))
+
     return create_app(
         settings,
         scorer=scorer,
         routers=[proxy.router],
         lifespans=[
             proxy.routing_lifespan(
-                config, env=os.environ if env is None else env, scorer=state_scorer
+                config,
+                env=os.environ if env is None else env,
+                scorer=_scorer_of,
+                score_cache=route_cache,
             )
         ],
     )

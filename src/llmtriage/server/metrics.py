@@ -19,6 +19,9 @@ LATENCY_BUCKETS = (
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 SCORE_BUCKETS = (*(round(0.05 * i, 2) for i in range(1, 20)), 1.0)
+# The bucket boundaries the OpenTelemetry GenAI semantic conventions advise.
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1 ... 67,108,864
+DURATION_BUCKETS = tuple(round(0.01 * 2**i, 2) for i in range(14))  # 0.01 ... 81.92 s
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -61,11 +64,83 @@ class Metrics:
             "llmtriage_ready", "1 when the model is loaded and self-tested.", registry=r
         )
 
+        # Upstream model calls, named after the OpenTelemetry GenAI semantic conventions
+        # (gen_ai.client.token.usage, gen_ai.client.operation.duration) so GenAI dashboards
+        # work unchanged.
+        genai = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens used per upstream call, by token type (input, output).",
+            (*genai, "gen_ai_token_type"),
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.operation_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "Upstream call time, from routing to the last byte of the answer.",
+            genai,
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+
+        # Routing: local to this replica; /v1/stats has the all-replica totals.
+        self.decisions = Counter(
+            "llmtriage_routing_decisions",
+            "Routing decisions by tier and reason (rule, classifier, passthrough, ...).",
+            ("tier", "reason"),
+            registry=r,
+        )
+        self.cache_lookups = Counter(
+            "llmtriage_decision_cache_lookups",
+            "Decision-cache lookups by path (score, route) and result (hit, miss).",
+            ("path", "result"),
+            registry=r,
+        )
+        self.escalations = Counter(
+            "llmtriage_routing_escalations",
+            "Requests retried on a stronger tier after a doubtful answer (cascade).",
+            ("from_tier", "to_tier"),
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "llmtriage_routing_fallbacks",
+            "Upstream calls moved to another deployment after a failure.",
+            ("from_deployment", "to_deployment"),
+            registry=r,
+        )
+        self.cost_spent = Counter(
+            "llmtriage_cost_spent_usd",
+            "USD spent upstream (usage x the serving deployment's prices), by tier.",
+            ("tier",),
+            registry=r,
+        )
+        self.cost_baseline = Counter(
+            "llmtriage_cost_baseline_usd",
+            "USD the same usage would have cost on the strongest tier's first deployment.",
+            registry=r,
+        )
+        # A gauge, not a counter: a deployment priced above the baseline makes it go down.
+        self.cost_saved = Gauge(
+            "llmtriage_cost_saved_usd",
+            "Baseline minus spent since start (rate it via the two counters).",
+            registry=r,
+        )
+
+        # The shared store: 1 while Redis is unreachable and this replica runs on local state.
+        self.store_degraded = Gauge(
+            "llmtriage_store_degraded",
+            "1 while the shared store (Redis) is unreachable and local state is used.",
+            registry=r,
+        )
+        self.store_info = Gauge(
+            "llmtriage_store_info", "The store backend (value 1).", ("backend",), registry=r
+        )
+
         # Bound children cached by label values: `labels()` takes a lock and builds
         # a key on every call, a measurable share of a ~0.3 ms request.
         self._children: dict[tuple[object, ...], Any] = {}
 
-    def child(self, metric: Counter | Histogram, *values: str) -> Any:
+    def child(self, metric: Counter | Histogram | Gauge, *values: str) -> Any:
         key = (id(metric), *values)
         bound = self._children.get(key)
         if bound is None:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,15 +28,21 @@ from pydantic_settings import (
 )
 
 from llmtriage.errors import ConfigError
+from llmtriage.store.config import RedisConfig, StoreConfig
+from llmtriage.store.keys import DEFAULT_PREFIX, KeySpace, validate_prefix
 
 CONFIG_ENV = "LLMTRIAGE_CONFIG"
 # Resolved settings handed from `llmtriage serve` to its worker processes.
 SETTINGS_JSON_ENV = "LLMTRIAGE_SERVE_SETTINGS_JSON"
+MAX_STATS_BUCKETS = 10_000  # bounds what one /v1/stats read may touch
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 class ServeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLMTRIAGE_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a rejected redis_url must not echo its password.
+    model_config = SettingsConfigDict(
+        env_prefix="LLMTRIAGE_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     model: Path = Path("models/default")
     host: str = "127.0.0.1"
@@ -41,9 +54,73 @@ class ServeSettings(BaseSettings):
     max_prompt_chars: int | None = Field(default=None, ge=16)
     log_level: LogLevel = "info"
     access_log: bool = False  # off: an access log line is one more place prompts could leak
-    # Carried for the routing/proxy layer and the shared store; unused by scoring.
+    # Carried for the routing/proxy layer; unused by scoring.
     routing_config: Path | None = None
-    redis_url: str | None = None
+    # Shared store. Unset: embedded in-process memory (state is per replica). Set
+    # (redis://, rediss://, unix://, redis+sentinel://): Redis shared by every replica,
+    # failing open to local memory while it is unreachable.
+    redis_url: str | None = Field(default=None, repr=False)  # may hold a password
+    redis_prefix: str = DEFAULT_PREFIX  # lets several deployments share one Redis
+    # Per Redis call (connect, command, pool wait): the store sits on the request path.
+    redis_timeout_s: float = Field(default=0.25, gt=0, le=5)
+    # Keys the prompt digests in cache keys (same on every replica); see store/keys.py.
+    redis_key_secret: SecretStr | None = None
+    # Decision cache entry lifetime; 0 disables the cache.
+    cache_ttl_s: float = Field(default=3600.0, ge=0, le=30 * 86400)
+    # /v1/stats aggregates: bucket length, how long buckets are kept, write-behind period.
+    stats_bucket_s: int = Field(default=60, ge=1, le=3600)
+    stats_retention_s: int = Field(default=86400, ge=60, le=30 * 86400)
+    stats_flush_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_ok(cls, value: str) -> str:
+        return validate_prefix(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_ok(cls, value: str | None) -> str | None:
+        if value:
+            _redis_config(value)  # a bad url fails here, at start-up
+        return value or None
+
+    @field_serializer("redis_key_secret", when_used="json")
+    def _reveal_secret(self, value: SecretStr | None) -> str | None:
+        # JSON is how `serve --workers N` hands settings to its workers: they need the
+        # real secret. repr() and model_dump() keep it masked.
+        return None if value is None else value.get_secret_value()
+
+    @field_validator("stats_retention_s")
+    @classmethod
+    def _retention_ok(cls, value: int, info: ValidationInfo) -> int:
+        bucket = info.data.get("stats_bucket_s")  # absent when it failed its own check
+        if bucket is not None and not bucket <= value <= bucket * MAX_STATS_BUCKETS:
+            raise ValueError(
+                f"must be between stats_bucket_s ({bucket}) and {MAX_STATS_BUCKETS} buckets"
+            )
+        return value
+
+    def store_config(self) -> StoreConfig:
+        """The store these settings select: embedded memory, or fail-open Redis."""
+        if not self.redis_url:
+            return StoreConfig(key_secret=self.redis_key_secret)
+        t = self.redis_timeout_s
+        redis = _redis_config(
+            self.redis_url,
+            prefix=self.redis_prefix,
+            socket_timeout_s=t,
+            connect_timeout_s=t,
+            pool_timeout_s=t,
+        )
+        return StoreConfig(
+            backend="redis", redis=redis, op_timeout_s=t, key_secret=self.redis_key_secret
+        )
+
+    def keyspace(self) -> KeySpace:
+        secret = (
+            self.redis_key_secret.get_secret_value().encode() if self.redis_key_secret else None
+        )
+        return KeySpace(prefix=self.redis_prefix, secret=secret)
 
     @classmethod
     def settings_customise_sources(
@@ -56,6 +133,17 @@ class ServeSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_source = YamlConfigSettingsSource(settings_cls)  # reads model_config["yaml_file"]
         return (init_settings, env_settings, yaml_source)
+
+
+def _redis_config(url: str, **options: Any) -> RedisConfig:
+    try:
+        return RedisConfig(url=SecretStr(url), **options)
+    except ValidationError as exc:
+        # Only the messages: the url may carry a password.
+        problems = "; ".join(
+            e["msg"].removeprefix("Value error, ") for e in exc.errors(include_input=False)
+        )
+        raise ValueError(problems) from None
 
 
 def load_settings(*, config: Path | None = None, **overrides: Any) -> ServeSettings:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
 
 from llmtriage.scoring import Scorer
 from llmtriage.server.metrics import Metrics
 from llmtriage.server.settings import ServeSettings
+from llmtriage.store.aggregates import Aggregates
+from llmtriage.store.base import Store
+from llmtriage.store.decision_cache import CacheScope, DecisionCache
+from llmtriage.store.keys import KeySpace
+
+if TYPE_CHECKING:  # telemetry imports this module
+    from llmtriage.server.telemetry import Telemetry
 
 STATE_KEY = "llmtriage"
 
@@ -25,6 +32,25 @@ class ModelState:
     pre_truncate: bool
     thresholds: dict[str, Any]  # pre-dumped once: the same in every response
     self_test_score: float
+    # Decision-cache scope of /v1/score: the score depends on the artifact and on the
+    # truncation limit, the tier on the thresholds.
+    cache_scope: CacheScope
+
+
+@dataclass
+class SharedState:
+    """The store and what is built on it, opened and closed by the app's lifespan.
+
+    `store` is a MemoryStore (no redis_url: the embedded default, per replica) or a
+    FailOpenStore over Redis (shared by every replica, local memory while Redis is down).
+    """
+
+    store: Store
+    backend: str  # "memory" | "redis"
+    keys: KeySpace
+    aggregates: Aggregates
+    telemetry: Telemetry
+    cache: DecisionCache | None  # None: cache_ttl_s is 0
 
 
 @dataclass
@@ -32,6 +58,7 @@ class AppState:
     settings: ServeSettings
     metrics: Metrics = field(default_factory=Metrics)
     model: ModelState | None = None
+    shared: SharedState | None = None  # set while the lifespan runs
     not_ready_reason: str = "starting: the model is not loaded yet"
 
     @property

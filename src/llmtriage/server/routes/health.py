@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from llmtriage.server.errors import error_response
 from llmtriage.server.metrics import CONTENT_TYPE
+from llmtriage.server.routes.stats import store_status
 from llmtriage.server.state import request_state
+from llmtriage.store.resilient import FailOpenStore
 
 router = APIRouter(tags=["operations"])
 
@@ -22,7 +24,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Model not loaded or self-test failed"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the artifact is loaded and scored a self-test prompt at start-up."""
+    """Readiness: the artifact is loaded and scored a self-test prompt at start-up.
+
+    `store` reports the shared store. A degraded store (Redis unreachable) does not make the
+    replica unready: it keeps routing, scoring and proxying on local state, and taking every
+    replica out of rotation because their shared cache is down would turn a soft outage into
+    a hard one. Alert on `store.degraded` / `llmtriage_store_degraded` instead.
+    """
     state = request_state(request)
     model = state.model
     if model is None:
@@ -34,6 +42,13 @@ async def readyz(request: Request) -> JSONResponse:
         "self_test_score": model.self_test_score,
         "max_prompt_chars": model.max_chars,
     }
+    if state.shared is not None:
+        store = state.shared.store
+        if isinstance(store, FailOpenStore):
+            # Probe now (bounded by the store's op timeout): without traffic a dead Redis
+            # would go unnoticed, and a probe that answers ends a degraded spell at once.
+            await store.ping()
+        body["store"] = store_status(state.shared)
     return JSONResponse(body)
 
 

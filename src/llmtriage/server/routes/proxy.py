@@ -3,10 +3,20 @@
 Handlers take the `RoutingService` from `app.state.routing`. Every response of a
 routed request explains the decision in headers:
 
-    x-llmtriage-tier, x-llmtriage-deployment, x-llmtriage-model, x-llmtriage-reason
+    x-llmtriage-tier, x-llmtriage-deployment, x-llmtriage-model: what really answered
+                        (after any fallback); x-llmtriage-reason: why the router chose
     x-llmtriage-score   classifier score, 4 decimals (absent when nothing was scored)
     x-llmtriage-rule    id of the rule that routed (absent when none did)
     x-llmtriage-cost    USD from usage and the deployment's prices (whole answers only)
+    x-llmtriage-attempts   upstream calls made for this request, retries included
+    x-llmtriage-fallbacks  deployments that did not answer, in chain order, each with what
+                        went wrong: `mini=server,mini-2=breaker_open` (absent when none)
+
+When every deployment of the fallback chain failed the answer is a 503 whose error
+lists the attempts (`error.attempts`: deployment, outcome, status, latency, reason). A
+fail-fast upstream 4xx (bad request, content policy, context length, not found) keeps
+the upstream's status and code; an upstream 401/403 is a 502, since the key at fault
+is the proxy's, not the client's.
 
 A stream's cost is known only after its last chunk, so streams carry it in an SSE
 comment line just before the terminator, which SSE clients ignore:
@@ -24,7 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, cast
 
@@ -34,6 +44,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
 from llmtriage.errors import LlmtriageError
+from llmtriage.fallback.attempts import Attempt, calls, fallbacks
+from llmtriage.fallback.errors import ChainExhausted, FallbackError
 from llmtriage.providers.errors import (
     ContextWindowExceeded,
     ProviderAuthError,
@@ -41,11 +53,12 @@ from llmtriage.providers.errors import (
     ProviderCallError,
     ProviderHTTPError,
     ProviderKeyMissing,
+    ProviderNotFound,
     ProviderRateLimited,
     ProviderTimeout,
 )
 from llmtriage.providers.types import ChatRequest
-from llmtriage.routing.config import RoutingConfig
+from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.cost import format_cost
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError, NoAllowedTier, RoutingError, UnknownModel
@@ -53,6 +66,8 @@ from llmtriage.routing.service import RoutingService, open_routing
 from llmtriage.routing.streaming import RoutedStream
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.errors import error_body, error_response
+from llmtriage.server.telemetry import CallTelemetry, call_telemetry
+from llmtriage.store.decision_cache import ScopedCache
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +84,16 @@ ERROR_STATUS: dict[type[LlmtriageError], tuple[int, str]] = {
     ProviderAuthError: (502, "upstream_auth_failed"),
     ProviderTimeout: (504, "upstream_timeout"),
     ProviderCallError: (502, "upstream_error"),
+    ChainExhausted: (503, "all_deployments_failed"),
 }
 
 
 def describe(exc: LlmtriageError) -> tuple[int, str, str]:
     status, code = next(ERROR_STATUS[c] for c in type(exc).__mro__ if c in ERROR_STATUS)
     message = str(exc)
+    if isinstance(exc, ProviderBadRequest | ProviderNotFound):
+        # Fail-fast 4xx: the upstream's own status and code reach the client.
+        status, code = exc.status, exc.provider_code or code
     if isinstance(exc, ProviderAuthError):
         # The provider's text may quote part of the key: say only what happened.
         message = f"deployment '{exc.deployment}': the provider rejected its configured credentials"
@@ -88,6 +107,10 @@ def _error(exc: LlmtriageError) -> Response:
     headers = None
     if isinstance(exc, ProviderHTTPError) and exc.retry_after is not None:
         headers = {"retry-after": str(math.ceil(exc.retry_after))}
+    if isinstance(exc, ChainExhausted):
+        body = error_body(message, status=status, code=code)
+        body["error"]["attempts"] = [attempt.to_dict() for attempt in exc.attempts]
+        return JSONResponse(body, status_code=status, headers=attempt_headers(exc.attempts))
     return error_response(message, status=status, code=code, headers=headers)
 
 
@@ -100,7 +123,7 @@ class ProxyRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (RoutingError, ProviderCallError) as exc:
+            except (RoutingError, ProviderCallError, FallbackError) as exc:
                 return _error(exc)
 
         return handle
@@ -114,14 +137,16 @@ def routing_lifespan(
     *,
     env: Mapping[str, str],
     scorer: Callable[[FastAPI], Scorer | None],
+    score_cache: Callable[[FastAPI], ScopedCache | None] | None = None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """A lifespan hook that opens the routing service (and its httpx client) as
     `app.state.routing` and closes it on shutdown. `scorer(app)` is asked at start-up,
-    after the model is loaded."""
+    after the model is loaded, and `score_cache(app)` (the decision cache) after that."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_routing(config, scorer(app), env=env) as service:
+        cache = score_cache(app) if score_cache is not None else None
+        async with open_routing(config, scorer(app), env=env, score_cache=cache) as service:
             app.state.routing = service
             yield
 
@@ -158,22 +183,56 @@ def decision_headers(decision: Decision) -> dict[str, str]:
     return headers
 
 
+def attempt_headers(attempts: Sequence[Attempt]) -> dict[str, str]:
+    headers = {"x-llmtriage-attempts": str(calls(attempts))}
+    failed = fallbacks(attempts)
+    if failed:
+        headers["x-llmtriage-fallbacks"] = ",".join(f"{name}={kind}" for name, kind in failed)
+    return headers
+
+
+def served_headers(
+    decision: Decision, tier: str, deployment: DeploymentConfig, attempts: Sequence[Attempt]
+) -> dict[str, str]:
+    """The decision's headers, naming the deployment that really answered."""
+    return (
+        decision_headers(decision)
+        | {
+            "x-llmtriage-tier": tier,
+            "x-llmtriage-deployment": deployment.name,
+            "x-llmtriage-model": deployment.model,
+        }
+        | attempt_headers(attempts)
+    )
+
+
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(body: ChatRequest, request: Request, service: Routing) -> Response:
+    seen = call_telemetry(request, service.config)
     if body.stream:
         stream = await service.stream(body, request.headers)
-        headers = decision_headers(stream.decision) | {
+        await seen.decided(stream.decision)
+        headers = served_headers(
+            stream.decision, stream.tier, stream.deployment, stream.attempts
+        ) | {
             "cache-control": "no-cache",
             "x-accel-buffering": "no",
         }
-        events = _sse(stream, with_usage=body.wants_usage)
+        events = _sse(stream, with_usage=body.wants_usage, seen=seen)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     done = await service.complete(body, request.headers)
-    headers = decision_headers(done.decision) | {"x-llmtriage-cost": format_cost(done.cost)}
+    await seen.decided(done.decision)
+    served = done.served or service.deployments[done.decision.deployment]
+    seen.completed(done.decision, served.config, done.response.usage)
+    headers = served_headers(done.decision, served.tier, served.config, done.attempts) | {
+        "x-llmtriage-cost": format_cost(done.cost)
+    }
     return Response(done.response.to_json(), media_type="application/json", headers=headers)
 
 
-async def _sse(stream: RoutedStream, *, with_usage: bool) -> AsyncIterator[bytes]:
+async def _sse(
+    stream: RoutedStream, *, with_usage: bool, seen: CallTelemetry
+) -> AsyncIterator[bytes]:
     try:
         async for chunk in stream:
             if chunk.usage_only and not with_usage:
@@ -188,6 +247,7 @@ async def _sse(stream: RoutedStream, *, with_usage: bool) -> AsyncIterator[bytes
     finally:
         with anyio.CancelScope(shield=True):  # a client disconnect must still free the upstream
             await stream.aclose()
+    seen.completed(stream.decision, stream.deployment, stream.usage)
     yield f": x-llmtriage-cost={format_cost(stream.cost)}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
@@ -195,7 +255,8 @@ async def _sse(stream: RoutedStream, *, with_usage: bool) -> AsyncIterator[bytes
 @router.post("/v1/route", response_model=None)
 async def route(body: ChatRequest, request: Request, service: Routing) -> JSONResponse:
     """The decision for a chat-completions body, without calling any model."""
-    decision = service.decide(body, request.headers)
+    decision = await service.decide(body, request.headers)
+    await call_telemetry(request, service.config).decided(decision)
     return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
 

@@ -37,6 +37,7 @@ from pydantic import (
 from llmtriage.scoring.manifest import Thresholds
 from llmtriage.server.errors import ApiError
 from llmtriage.server.state import AppState, ModelState, request_state
+from llmtriage.store.decision_cache import CachedScore
 from llmtriage.text import content_text, truncate
 
 
@@ -170,6 +171,10 @@ class ScoreResult(BaseModel):
 class ScoreResponse(ScoreResult):
     model_version: str
     thresholds: Thresholds
+    cached: bool = Field(
+        description="The score came from the decision cache (the same text scored before "
+        "by this or another replica, within cache_ttl_s)."
+    )
 
 
 class BatchResponse(BaseModel):
@@ -191,7 +196,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def score(body: ScoreItem, request: Request) -> JSONResponse:
     state = request_state(request)
     model = _model(state)
-    result = _score_texts(state, model, [body.text()], kind="single")[0]
+    text = body.text()
+    cache = state.shared.cache if state.shared is not None else None
+    if cache is None:
+        result = (await _score_texts(state, model, [text], kind="single"))[0]
+        result["cached"] = False
+    else:
+        key, hit = await cache.lookup(model.cache_scope, text)
+        if hit is not None:
+            result = await _describe(state, model, text, hit.score)
+            result["cached"] = True
+        else:
+            result = (await _score_texts(state, model, [text], kind="single"))[0]
+            result["cached"] = False
+            await cache.put(key, CachedScore(result["score"], result["tier"]))
     result["model_version"] = model.scorer.model_version
     result["thresholds"] = model.thresholds
     return JSONResponse(result)
@@ -210,7 +228,7 @@ async def score_batch(body: BatchRequest, request: Request) -> JSONResponse:
             param=field,
             code="batch_too_large",
         )
-    results = _score_texts(state, model, texts, kind="batch")
+    results = await _score_texts(state, model, texts, kind="batch")
     return JSONResponse(
         {
             "model_version": model.scorer.model_version,
@@ -234,7 +252,7 @@ def _model(state: AppState) -> ModelState:
     return state.model
 
 
-def _score_texts(
+async def _score_texts(
     state: AppState, model: ModelState, texts: list[str], *, kind: str
 ) -> list[dict[str, Any]]:
     limit = model.max_chars
@@ -243,17 +261,23 @@ def _score_texts(
     scores = model.scorer.score_batch(cut)
     metrics = state.metrics
     metrics.child(metrics.scoring_latency, kind).observe(time.perf_counter() - started)
-    results = []
-    for text, value in zip(texts, scores, strict=True):
-        tier = model.scorer.tier(value)
-        truncated = len(text) > limit
-        metrics.observe_score(value, tier, truncated)
-        results.append(
-            {
-                "score": value,
-                "tier": tier,
-                "truncated": truncated,
-                "scored_chars": min(len(text), limit),
-            }
-        )
-    return results
+    return [
+        await _describe(state, model, text, value)
+        for text, value in zip(texts, scores, strict=True)
+    ]
+
+
+async def _describe(state: AppState, model: ModelState, text: str, value: float) -> dict[str, Any]:
+    """The result fields for one scored text (fresh or cached), counted in the metrics."""
+    limit = model.max_chars
+    tier = model.scorer.tier(value)
+    truncated = len(text) > limit
+    state.metrics.observe_score(value, tier, truncated)
+    if state.shared is not None:
+        await state.shared.telemetry.scored(value, tier)
+    return {
+        "score": value,
+        "tier": tier,
+        "truncated": truncated,
+        "scored_chars": min(len(text), limit),
+    }
