@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from llmtriage.embedding.base import Vectors, l2_normalise, sha256_files
+from llmtriage.embedding.base import Vectors, sha256_files
 from llmtriage.errors import EmbedderUnavailable
 from llmtriage.text import valid_utf8
 
@@ -67,15 +68,18 @@ class StaticEmbedder:
             ids = np.array(encoding.ids, dtype=np.intp)
             if self._unk is not None:
                 ids = ids[ids != self._unk]
-            if ids.size == 0:
-                continue
-            # the float16 round trip reproduces model2vec's float16 mean exactly
-            vec = (self._table[ids].sum(axis=0) / ids.size).astype(np.float16).astype(np.float32)
-            if self._normalise:
-                norm = np.sqrt(vec @ vec) + 1e-32
-                vec = (vec / norm).astype(np.float16).astype(np.float32)
-            out[row] = vec
-        return l2_normalise(out)
+            if ids.size:
+                out[row] = self._pool(ids)
+        return out
+
+    def _pool(self, ids: npt.NDArray[np.intp]) -> Vectors:
+        # The float16 round trips reproduce model2vec's float16 mean and normalisation,
+        # so vectors match the ones cached at training time.
+        vec = (self._table[ids].sum(axis=0) / ids.size).astype(np.float16).astype(np.float32)
+        if self._normalise:
+            vec = (vec / (np.sqrt(vec @ vec) + 1e-32)).astype(np.float16).astype(np.float32)
+        norm = float(np.sqrt(vec @ vec))
+        return vec / norm if norm > 0 else vec
 
 
 def fingerprint_dir(path: Path) -> str:

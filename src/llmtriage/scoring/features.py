@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +28,8 @@ _UPPER = re.compile(r"[A-Z]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _CODE = re.compile(r"```|\bdef |\bclass |;\s*$|\{\s*$|\breturn\b", re.MULTILINE)
-_BIGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio mix, keeps bigram hashes spread
+_BIGRAM_MULT = 0x9E3779B97F4A7C15  # golden-ratio mix, keeps bigram hashes spread
+_MASK64 = (1 << 64) - 1
 
 STAT_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -53,21 +56,25 @@ class LexicalSpec:
 
 
 def lexical_counts(text: str, spec: LexicalSpec) -> tuple[Ids, Floats]:
-    """Bucket ids of the text's unigrams (and bigrams) with their counts."""
+    """Bucket ids of the text's unigrams (and bigrams) with their counts (unsorted).
+
+    Plain Python ints and a Counter: for the few dozen n-grams of a typical prompt
+    this is several times faster than numpy's sort-based unique.
+    """
     tokens = _TOKEN.findall(text.lower())
     if not tokens:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    hashes = np.fromiter(
-        map(zlib.crc32, map(str.encode, tokens)), dtype=np.uint64, count=len(tokens)
+    hashes = list(map(zlib.crc32, map(str.encode, tokens)))
+    n = spec.n_buckets
+    ids = [h % n for h in hashes]
+    if spec.bigrams:
+        # 64-bit wrap-around mix of neighbouring hashes (same as uint64 arithmetic)
+        ids.extend(((a * _BIGRAM_MULT + b + 1) & _MASK64) % n for a, b in pairwise(hashes))
+    counts = Counter(ids)
+    return (
+        np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)),
+        np.fromiter(counts.values(), dtype=np.float32, count=len(counts)),
     )
-    if spec.bigrams and len(tokens) > 1:
-        with np.errstate(over="ignore"):
-            pairs = hashes[:-1] * _BIGRAM_MULT + hashes[1:] + np.uint64(1)
-        hashes = np.concatenate([hashes, pairs])
-    ids, counts = np.unique(
-        (hashes % np.uint64(spec.n_buckets)).astype(np.int64), return_counts=True
-    )
-    return ids, counts.astype(np.float32)
 
 
 def tfidf(ids: Ids, counts: Floats, idf: Floats) -> Floats:

@@ -175,9 +175,9 @@ async def read_histogram(
 # ------------------------------------------------------------------------- drift
 
 
-def _quantile_groups(reference: ScoreHistogram, live: ScoreHistogram, k: int) -> list[
-    tuple[float, float]
-]:
+def _quantile_groups(
+    reference: ScoreHistogram, live: ScoreHistogram, k: int
+) -> list[tuple[float, float]]:
     """(reference share, live share) in k groups of bins holding ~1/k of the reference each."""
     if reference.bins != live.bins:
         raise ValueError(f"histograms have {reference.bins} and {live.bins} bins")

@@ -8,6 +8,7 @@ model is more likely to be worth its price — plus the tier its thresholds pick
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,18 @@ class Scorer:
         lex = manifest.lexical
         self._lexical = LexicalSpec(lex.n_buckets, lex.bigrams) if lex else None
         self._thresholds = manifest.thresholds
+        # Fold the stats standardisation into the coefficients and lay the n-gram weights
+        # out bucket-major, so one prompt costs two small dot products and one row gather.
+        dim = embedder.dim
+        stats_coef = weights.dense_coef[:, dim:] / weights.stats_scale
+        self._emb_coef = np.ascontiguousarray(weights.dense_coef[:, :dim])
+        self._stats_coef = np.ascontiguousarray(stats_coef)
+        self._bias = weights.intercept - stats_coef @ weights.stats_mean
+        self._lex_rows = (
+            np.ascontiguousarray(weights.lexical_coef.T)
+            if weights.lexical_coef is not None
+            else None
+        )
 
     @classmethod
     def load(cls, path: str | Path, *, embedder: Embedder | None = None) -> Scorer:
@@ -100,14 +113,12 @@ class Scorer:
         return ScoreResult(score=s, tier=self.tier(s))
 
     def _score_one(self, text: str, embedding: npt.NDArray[np.float32]) -> float:
-        w = self._w
-        stats = (prompt_stats(text) - w.stats_mean) / w.stats_scale
-        logits = w.dense_coef @ np.concatenate([embedding, stats]) + w.intercept
-        if self._lexical is not None and w.lexical_coef is not None and w.idf is not None:
+        logits = self._emb_coef @ embedding + self._stats_coef @ prompt_stats(text) + self._bias
+        if self._lexical is not None and self._lex_rows is not None and self._w.idf is not None:
             ids, counts = lexical_counts(text, self._lexical)
             if ids.size:
-                logits = logits + w.lexical_coef[:, ids] @ tfidf(ids, counts, w.idf)
-        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+                logits = logits + tfidf(ids, counts, self._w.idf) @ self._lex_rows[ids]
+        probs = np.array([1.0 / (1.0 + math.exp(-float(z))) for z in logits])
         return self._combine(probs)
 
 
