@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import http, inprocess, machine, report
+from bench import cache, http, inprocess, machine, report
 from bench.core import Context, Section, SectionResult
 
 SECTIONS: dict[str, Section] = {
@@ -22,6 +22,7 @@ SECTIONS: dict[str, Section] = {
         Section("transformer", "scoring", inprocess.transformer_section),
         Section("threadpool", "scoring", inprocess.threadpool_section),
         Section("http", "scoring", http.http_section),
+        Section("cache", "cache", cache.cache_section),
     )
 }
 

@@ -79,7 +79,8 @@ class StaticEmbedder:
         if self._normalise:
             vec = (vec / (np.sqrt(vec @ vec) + 1e-32)).astype(np.float16).astype(np.float32)
         norm = float(np.sqrt(vec @ vec))
-        return vec / norm if norm > 0 else vec
+        out: Vectors = vec / norm if norm > 0 else vec
+        return out
 
 
 def fingerprint_dir(path: Path) -> str:
