@@ -3,6 +3,11 @@
 Later layers plug in without editing this file's callers: pass `routers=` (e.g.
 the routing/proxy router) and `lifespans=` (async context managers that open and
 close their clients, entered after the model is loaded, exited in reverse).
+
+The store is opened before those hooks (`open_shared`): embedded memory when
+`redis_url` is unset, else Redis behind the fail-open wrapper; on it sit the
+decision cache (`cache_ttl_s`), the cross-replica aggregates of /v1/stats and their
+write-behind flusher. It is closed after the hooks, following a final flush.
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@ threadpool would add no parallelism, only a hand-off that costs 0.1–0.2 ms mor
 per request (`python -m bench.run --only threadpool`). Batches are bounded by
 `max_batch` and prompts by `max_prompt_chars`, which bounds how long one request
 can hold the event loop.
+
+`/v1/score` asks the decision cache first (key: the whitespace-normalised text, the
+artifact version, its thresholds and the truncation limit): a hit, from this replica or
+another one sharing Redis, skips embedding and scoring and answers `cached: true`.
+Batches are scored without the cache: one store round trip per item would cost more
+than the batched scoring it saves.
 """
 
 from __future__ import annotations

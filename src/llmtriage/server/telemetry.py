@@ -1,0 +1,219 @@
+"""What the service counts, in one place: each event goes to this replica's Prometheus
+metrics and to the shared aggregates behind `GET /v1/stats`.
+
+Aggregate fields (one hash per time bucket, see store/aggregates.py):
+
+    scoring.prompts, scoring.tier.<tier>            texts scored by /v1/score(/batch)
+    routing.decisions, routing.tier.<tier>,         decisions of answered proxy requests
+    routing.reason.<reason>                         (/v1/route, completions, opened streams)
+    routing.completions                             upstream answers with usage
+    routing.escalations, routing.fallbacks          fed by the cascade / fallback layers
+    cache.<path>.hit, cache.<path>.miss             decision cache, path = score | route
+    tokens.input, tokens.output
+    cost.spent_usd, cost.baseline_usd, cost.saved_usd
+
+Baseline = the same usage priced at the strongest tier's first deployment (what sending
+everything to the strongest tier would have cost); saved = baseline - spent.
+
+Every classifier score (fresh or cached) also goes to `scoring.score_log`, the histogram
+threshold tuning reads; it is written behind like the aggregates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import Request
+
+from llmtriage.providers.types import Usage
+from llmtriage.routing.config import DeploymentConfig, RoutingConfig
+from llmtriage.routing.cost import cost_usd
+from llmtriage.routing.decision import Decision
+from llmtriage.scoring.score_log import record_score
+from llmtriage.server.metrics import Metrics
+from llmtriage.server.state import STATE_KEY, AppState
+from llmtriage.store.aggregates import Aggregates
+from llmtriage.store.keys import KeySpace
+
+OPERATION = "chat"  # gen_ai.operation.name for chat completions
+
+
+class Telemetry:
+    def __init__(
+        self,
+        metrics: Metrics,
+        aggregates: Aggregates,
+        keys: KeySpace,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.aggregates = aggregates
+        self.keys = keys
+        self._clock = clock
+
+    def cache_lookup(self, path: str, hit: bool) -> None:
+        """`DecisionCache` observer."""
+        result = "hit" if hit else "miss"
+        self.metrics.child(self.metrics.cache_lookups, path, result).inc()
+        self.aggregates.add(f"cache.{path}.{result}")
+
+    async def scored(self, score: float, tier: str) -> None:
+        """One text scored by /v1/score (Prometheus score metrics are observed by the route)."""
+        self.aggregates.add("scoring.prompts")
+        self.aggregates.add(f"scoring.tier.{tier}")
+        await self._log_score(score)
+
+    async def decided(self, decision: Decision) -> None:
+        m = self.metrics
+        m.child(m.decisions, decision.tier, decision.reason.value).inc()
+        add = self.aggregates.add
+        add("routing.decisions")
+        add(f"routing.tier.{decision.tier}")
+        add(f"routing.reason.{decision.reason.value}")
+        if decision.score is not None:
+            await self._log_score(decision.score)
+
+    def completed(
+        self,
+        decision: Decision,
+        deployment: DeploymentConfig,
+        usage: Usage | None,
+        *,
+        baseline: DeploymentConfig,
+        seconds: float,
+    ) -> None:
+        """An upstream answer finished (whole response, or a stream's last chunk);
+        `deployment` is the one that answered, which a fallback chain may have changed."""
+        if deployment.name != decision.deployment:
+            self.fell_back(decision.deployment, deployment.name)
+        m = self.metrics
+        labels = (OPERATION, deployment.provider, deployment.model)
+        m.child(m.operation_duration, *labels).observe(seconds)
+        if usage is None:
+            return
+        m.child(m.token_usage, *labels, "input").observe(usage.prompt_tokens)
+        m.child(m.token_usage, *labels, "output").observe(usage.completion_tokens)
+        spent = cost_usd(usage, deployment)
+        would_be = cost_usd(usage, baseline)
+        m.child(m.cost_spent, decision.tier).inc(float(spent))
+        m.cost_baseline.inc(float(would_be))
+        m.cost_saved.inc(float(would_be - spent))
+        add = self.aggregates.add
+        add("routing.completions")
+        add("tokens.input", usage.prompt_tokens)
+        add("tokens.output", usage.completion_tokens)
+        add("cost.spent_usd", float(spent))
+        add("cost.baseline_usd", float(would_be))
+        add("cost.saved_usd", float(would_be - spent))
+
+    def escalated(self, from_tier: str, to_tier: str) -> None:
+        """For the cascade: a cheap answer was doubted and the request went up a tier."""
+        self.metrics.child(self.metrics.escalations, from_tier, to_tier).inc()
+        self.aggregates.add("routing.escalations")
+
+    def fell_back(self, from_deployment: str, to_deployment: str) -> None:
+        """For fallback chains: a failed call was retried on another deployment."""
+        self.metrics.child(self.metrics.fallbacks, from_deployment, to_deployment).inc()
+        self.aggregates.add("routing.fallbacks")
+
+    async def _log_score(self, score: float) -> None:
+        await record_score(self.aggregates.buffer, self.keys, score, self._clock())
+
+
+class CallTelemetry:
+    """One proxied request's events; a no-op in apps without telemetry (proxy-only tests).
+
+    Created when the handler starts, so the operation duration covers routing, the
+    upstream call and, for streams, the time until the last chunk.
+    """
+
+    def __init__(self, telemetry: Telemetry | None, config: RoutingConfig) -> None:
+        self.telemetry = telemetry
+        self.config = config
+        self.started = time.perf_counter()
+
+    async def decided(self, decision: Decision) -> None:
+        if self.telemetry is not None:
+            await self.telemetry.decided(decision)
+
+    def completed(
+        self, decision: Decision, deployment: DeploymentConfig, usage: Usage | None
+    ) -> None:
+        if self.telemetry is not None:
+            self.telemetry.completed(
+                decision,
+                deployment,
+                usage,
+                baseline=baseline_deployment(self.config),
+                seconds=time.perf_counter() - self.started,
+            )
+
+
+def call_telemetry(request: Request, config: RoutingConfig) -> CallTelemetry:
+    return CallTelemetry(telemetry_of(request), config)
+
+
+def baseline_deployment(config: RoutingConfig) -> DeploymentConfig:
+    """The strongest tier's first deployment: what savings are measured against."""
+    return config.tiers[-1].deployments[0]
+
+
+def stats_view(totals: Mapping[str, float]) -> dict[str, Any]:
+    """Aggregate fields (see the module docstring) as the nested JSON of /v1/stats."""
+
+    def n(field: str) -> float | int:
+        value = totals.get(field, 0.0)
+        return int(value) if value.is_integer() else value
+
+    def group(prefix: str) -> dict[str, float | int]:
+        return {f.removeprefix(prefix): n(f) for f in sorted(totals) if f.startswith(prefix)}
+
+    caches: dict[str, dict[str, Any]] = {}
+    for field in totals:
+        if field.startswith("cache."):
+            path, _, result = field.removeprefix("cache.").rpartition(".")
+            caches.setdefault(path, {"hits": 0, "misses": 0})
+            caches[path]["hits" if result == "hit" else "misses"] = n(field)
+    hits = sum(c["hits"] for c in caches.values())
+    misses = sum(c["misses"] for c in caches.values())
+    for entry in caches.values():
+        entry["hit_rate"] = _rate(entry["hits"], entry["misses"])
+    return {
+        "scoring": {"prompts": n("scoring.prompts"), "tiers": group("scoring.tier.")},
+        "routing": {
+            "decisions": n("routing.decisions"),
+            "tiers": group("routing.tier."),
+            "reasons": group("routing.reason."),
+            "completions": n("routing.completions"),
+            "escalations": n("routing.escalations"),
+            "fallbacks": n("routing.fallbacks"),
+        },
+        "cache": {
+            "hits": hits,
+            "misses": misses,
+            "hit_rate": _rate(hits, misses),
+            "paths": dict(sorted(caches.items())),
+        },
+        "tokens": {"input": n("tokens.input"), "output": n("tokens.output")},
+        "cost_usd": {
+            "spent": n("cost.spent_usd"),
+            "baseline": n("cost.baseline_usd"),
+            "saved": n("cost.saved_usd"),
+        },
+    }
+
+
+def _rate(hits: float, misses: float) -> float | None:
+    total = hits + misses
+    return None if total == 0 else hits / total
+
+
+def telemetry_of(request: Request) -> Telemetry | None:
+    """The app's telemetry; None in apps built without `create_app` (proxy-only tests)."""
+    state = getattr(request.app.state, STATE_KEY, None)
+    if not isinstance(state, AppState) or state.shared is None:
+        return None
+    return state.shared.telemetry
