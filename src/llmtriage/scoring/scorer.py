@@ -20,19 +20,19 @@ import numpy.typing as npt
 from llmtriage.embedding import EMBEDDERS, Embedder
 from llmtriage.errors import ArtifactError, EmbedderMismatch
 from llmtriage.scoring.artifact import Weights, read_manifest, read_weights
-from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats, tfidf
+from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats
 from llmtriage.scoring.manifest import Manifest, Thresholds
 from llmtriage.text import scored_text, truncate, valid_utf8
 
-Probs = npt.NDArray[np.float64]
+Probs = Sequence[float]
 
 
 def _gain(p: Probs) -> float:
-    return float((1.0 + p[0] - p[1]) / 2.0)
+    return (1.0 + p[0] - p[1]) / 2.0
 
 
 def _first(p: Probs) -> float:
-    return float(p[0])
+    return p[0]
 
 
 # label kind -> how head probabilities become one score (explicit registry).
@@ -117,9 +117,12 @@ class Scorer:
         if self._lexical is not None and self._lex_rows is not None and self._w.idf is not None:
             ids, counts = lexical_counts(text, self._lexical)
             if ids.size:
-                logits = logits + tfidf(ids, counts, self._w.idf) @ self._lex_rows[ids]
-        probs = np.array([1.0 / (1.0 + math.exp(-float(z))) for z in logits])
-        return self._combine(probs)
+                # tf-idf weights, L2-normalised after the dot product (one division, not n)
+                weights = (1.0 + np.log(counts)) * self._w.idf[ids]
+                norm = math.sqrt(float(weights @ weights))
+                if norm > 0:
+                    logits = logits + (weights @ self._lex_rows[ids]) / norm
+        return self._combine([1.0 / (1.0 + math.exp(-z)) for z in logits.tolist()])
 
 
 def _load_embedder(directory: Path, manifest: Manifest) -> Embedder:
