@@ -83,14 +83,16 @@ class AnthropicProvider:
                 deadline=deadline_after(timeout),
                 first_at=first_token_at(timeout),
             )
+            stopped = False
             async with aclosing(events):
                 async for event in events:
+                    if stopped:
+                        continue  # read to the end of the body so the connection is reused
                     data = parse_json(event.data, self.endpoint)
                     for chunk in translator.feed(data):
                         yield chunk
-                    if data.get("type") == "message_stop":
-                        return
-        # A stream cut without message_stop must not pass for a complete answer.
-        raise ProviderProtocolError(
-            "the stream ended without message_stop", deployment=self.endpoint.deployment
-        )
+                    stopped = data.get("type") == "message_stop"
+        if not stopped:  # a stream cut without message_stop must not pass for complete
+            raise ProviderProtocolError(
+                "the stream ended without message_stop", deployment=self.endpoint.deployment
+            )

@@ -60,15 +60,19 @@ class OpenAICompatProvider:
                 deadline=deadline_after(timeout),
                 first_at=first_token_at(timeout),
             )
+            done = False
             async with aclosing(events):
                 async for event in events:
                     if event.data == "[DONE]":
-                        return
-                    yield self._chunk(event.data)
-        # A stream cut without its terminator must not pass for a complete answer.
-        raise ProviderProtocolError(
-            "the stream ended without [DONE]", deployment=self.endpoint.deployment
-        )
+                        # Read on to the end of the body (there is nothing after [DONE] but
+                        # the chunked terminator): a fully read connection is reused.
+                        done = True
+                    elif not done:
+                        yield self._chunk(event.data)
+        if not done:  # a stream cut without its terminator must not pass for complete
+            raise ProviderProtocolError(
+                "the stream ended without [DONE]", deployment=self.endpoint.deployment
+            )
 
     def _chunk(self, data: str) -> ChatChunk:
         chunk = parse_model(ChatChunk, data, self.endpoint)

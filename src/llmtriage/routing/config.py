@@ -207,6 +207,7 @@ class BreakerConfig(_Strict):
     failure_rate: float = Field(default=0.5, gt=0, le=1)
     failure_count: int | None = Field(default=None, ge=1)  # trips at this many, whatever the rate
     cooldown_s: float = Field(default=15.0, gt=0)  # open this long, then one probe is let through
+    sync_s: float = Field(default=0.25, ge=0)  # another replica's trip reaches this one within
 
 
 class FallbackConfig(_Strict):

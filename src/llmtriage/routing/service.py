@@ -240,6 +240,7 @@ def _chain(
                 failure_rate=b.failure_rate,
                 failure_count=b.failure_count,
                 cooldown_s=b.cooldown_s,
+                sync_s=b.sync_s,
             ),
             keys=keys,
             on_state=metrics.breaker if metrics is not None else None,

@@ -1,0 +1,135 @@
+"""Streams under injected faults: fall back only before the first byte; after it, end with
+an error event and never `[DONE]`, so no cut stream can pass for a complete one."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.chaos.harness import chaos_config, running, sdk, sse
+from tests.chaos.upstream import FakeUpstream, cut, http, malformed, no_done, reset, slow, stall
+
+Up = dict[str, FakeUpstream]
+USER: Any = [{"role": "user", "content": "Tell me a story."}]
+BODY = {"model": "cheap", "messages": USER, "stream": True}
+
+
+@pytest.fixture
+def url(urls: dict[str, str]) -> Iterator[str]:
+    with running(chaos_config(urls)) as url:
+        yield url
+
+
+def text_of(lines: list[str]) -> str:
+    out = []
+    for line in lines:
+        if line.startswith("data: {"):
+            chunk = json.loads(line.removeprefix("data: "))
+            out += [c["delta"].get("content") or "" for c in chunk.get("choices", [])]
+    return "".join(out)
+
+
+def assert_complete(lines: list[str], reply: str) -> None:
+    assert lines[-1] == "data: [DONE]" and text_of(lines) == reply
+    assert not any('"error"' in line for line in lines)
+
+
+def assert_error_ended(lines: list[str]) -> dict[str, Any]:
+    """The stream ends with an OpenAI-style error event and carries no [DONE]."""
+    assert "data: [DONE]" not in lines
+    last = json.loads(lines[-1].removeprefix("data: "))
+    assert set(last) == {"error"}
+    return dict(last["error"])
+
+
+def test_sdk_stream_falls_back_before_the_first_chunk(up: Up, url: str) -> None:
+    up["a"].script.append(http(503))
+    with (
+        sdk(url) as client,
+        client.chat.completions.with_streaming_response.create(
+            model="cheap", messages=USER, stream=True
+        ) as response,
+    ):
+        assert response.headers["x-llmtriage-model"] == "model-b"
+        assert response.headers["x-llmtriage-fallbacks"] == "a=overloaded"
+        chunks = list(response.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "answer from b"
+    assert {c.model for c in chunks} == {"model-b"}
+
+
+def test_reset_before_headers(up: Up, url: str) -> None:
+    up["a"].script.append(reset())
+    headers, lines = sse(url, BODY)
+    assert_complete(lines, "answer from b")
+    assert headers["x-llmtriage-fallbacks"] == "a=connection"
+
+
+def test_slow_first_token_falls_back(up: Up, url: str) -> None:
+    up["a"].script.append(slow(3.0))  # headers at once, first chunk after 3 s
+    start = time.monotonic()
+    headers, lines = sse(url, BODY)
+    assert time.monotonic() - start < 1.5  # first_token: 0.5 s
+    assert_complete(lines, "answer from b")
+    assert headers["x-llmtriage-fallbacks"] == "a=timeout"
+    assert (up["a"].calls, up["b"].calls) == (1, 1)
+
+
+def test_malformed_first_chunk_falls_back(up: Up, url: str) -> None:
+    up["a"].script.append(malformed(at=0))
+    headers, lines = sse(url, BODY)
+    assert_complete(lines, "answer from b")
+    assert headers["x-llmtriage-fallbacks"] == "a=protocol"
+
+
+def test_empty_stream_without_done_falls_back(up: Up, url: str) -> None:
+    up["a"].script.append(cut(at=0))  # headers, then the connection closes
+    headers, lines = sse(url, BODY)
+    assert_complete(lines, "answer from b")
+    assert headers["x-llmtriage-fallbacks"] == "a=connection"
+
+
+def test_stream_cut_midway_ends_with_an_error_event(up: Up, url: str) -> None:
+    up["a"].script.append(cut(at=3))
+    headers, lines = sse(url, BODY)
+    assert headers["x-llmtriage-model"] == "model-a"
+    error = assert_error_ended(lines)
+    assert error["code"] == "upstream_error" and "a" in error["message"]
+    assert text_of(lines) == "answer from"  # what had arrived, nothing invented
+    assert up["b"].calls == 0  # too late to fall back
+
+
+def test_stream_cut_midway_raises_in_the_sdk(up: Up, url: str) -> None:
+    up["a"].script.append(cut(at=3))
+    with sdk(url) as client, pytest.raises(openai.APIError, match="deployment 'a'"):
+        list(client.chat.completions.create(model="cheap", messages=USER, stream=True))
+
+
+def test_stalled_stream_ends_with_a_timeout_error(up: Up, url: str) -> None:
+    up["a"].script.append(stall(at=2))
+    start = time.monotonic()
+    _, lines = sse(url, BODY)
+    assert time.monotonic() - start < 2.0  # read timeout: 0.6 s
+    error = assert_error_ended(lines)
+    assert error["code"] == "upstream_timeout"
+    assert up["b"].calls == 0
+
+
+def test_malformed_chunk_midway_ends_with_an_error_event(up: Up, url: str) -> None:
+    up["a"].script.append(malformed(at=2))
+    _, lines = sse(url, BODY)
+    error = assert_error_ended(lines)
+    assert "unparseable" in error["message"]
+    assert up["b"].calls == 0
+
+
+def test_missing_done_is_not_a_complete_stream(up: Up, url: str) -> None:
+    up["a"].script.append(no_done())
+    _, lines = sse(url, BODY)
+    assert text_of(lines) == "answer from a"  # every word arrived, but no terminator
+    error = assert_error_ended(lines)
+    assert "without [DONE]" in error["message"]
