@@ -29,3 +29,12 @@ async def test_embedded_default_scores_routes_and_names_missing_keys(tiny_artifa
         models = await client.get("/v1/models")
         ids = {m["id"] for m in models.json()["data"]}
         assert {"auto", "gpt-4o-mini", "claude-sonnet"} <= ids
+
+
+async def test_service_exposes_fallback_metrics_and_store(tiny_artifact: Path) -> None:
+    app = create_service(ServeSettings(model=tiny_artifact), env={})
+    async with serve(app) as client:
+        metrics = (await client.get("/metrics")).text
+        assert "llmtriage_fallback_attempts" in metrics
+        ready = (await client.get("/readyz")).json()
+        assert ready["store"]["backend"] == "memory" and ready["store"]["degraded"] is False

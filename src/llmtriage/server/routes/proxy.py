@@ -46,6 +46,7 @@ from fastapi.routing import APIRoute
 from llmtriage.errors import LlmtriageError
 from llmtriage.fallback.attempts import Attempt, calls, fallbacks
 from llmtriage.fallback.errors import ChainExhausted, FallbackError
+from llmtriage.fallback.metrics import FallbackMetrics
 from llmtriage.providers.errors import (
     ContextWindowExceeded,
     ProviderAuthError,
@@ -66,6 +67,7 @@ from llmtriage.routing.service import RoutingService, open_routing
 from llmtriage.routing.streaming import RoutedStream
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.errors import error_body, error_response
+from llmtriage.server.state import STATE_KEY, AppState
 from llmtriage.server.telemetry import CallTelemetry, call_telemetry
 from llmtriage.store.decision_cache import ScopedCache
 
@@ -146,7 +148,19 @@ def routing_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache = score_cache(app) if score_cache is not None else None
-        async with open_routing(config, scorer(app), env=env, score_cache=cache) as service:
+        # An app built by create_app carries the shared store (breakers live beside the
+        # cache: in Redis when configured) and a metrics registry; a bare app has neither.
+        state: AppState | None = getattr(app.state, STATE_KEY, None)
+        shared = state.shared if state else None
+        async with open_routing(
+            config,
+            scorer(app),
+            env=env,
+            score_cache=cache,
+            breaker_store=shared.store if shared else None,
+            breaker_keys=shared.keys if shared else None,
+            fallback_metrics=FallbackMetrics(state.metrics.registry) if state else None,
+        ) as service:
             app.state.routing = service
             yield
 
