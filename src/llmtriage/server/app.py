@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -63,6 +64,9 @@ def create_app(
             stack.callback(_forget_shared, state)
             for hook in lifespans:
                 await stack.enter_async_context(hook(app))
+            if settings.gc_freeze:
+                gc.collect()
+                gc.freeze()
             yield
 
     app = FastAPI(

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="uvicorn access log (off by default; it never includes bodies)",
     )
+    parser.add_argument("--routing-config", type=Path, help="routing YAML (default: packaged)")
+    parser.add_argument("--redis-url", help="shared store, e.g. redis://127.0.0.1:6379/0")
     parser.set_defaults(handler=serve)
 
 
@@ -39,6 +41,9 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        routing_config=args.routing_config,
+        redis_url=args.redis_url,
+        gc_freeze=True,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
