@@ -37,6 +37,7 @@ from typing import Any
 
 import uvloop
 
+from bench.core import Context, SectionResult
 from bench.loadgen import build_requests, generate
 from bench.prompts import short_prompts
 
@@ -297,3 +298,24 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def proxy_overhead_section(ctx: Context) -> SectionResult:
+    """`make bench` section: overhead at 200 req/s (and 100 req/s, to show it unloaded)."""
+    result = SectionResult(
+        "Proxy overhead: /v1/chat/completions through the router vs the fake provider directly",
+        [
+            "rate_rps", "direct_p50_ms", "direct_p99_ms", "proxy_p50_ms", "proxy_p99_ms",
+            "overhead_p50_ms", "overhead_p99_ms", "proxy_cpu_ms_per_request", "meets_target",
+        ],
+    )  # fmt: skip
+    duration = 4.0 if ctx.quick else 10.0
+    for rate in (100.0, 200.0):
+        figures = run_proxy_overhead(rate, duration, model_dir=ctx.model)
+        result.rows.append({k: figures.get(k) for k in result.columns} | {"rate_rps": rate})
+    result.notes.append(
+        f"classifier {ctx.model}; fake OpenAI provider answering at once in its own process; "
+        f"load generator in a third process; targets: overhead p50 ≤ {TARGET_P50_MS} ms, "
+        f"p99 ≤ {TARGET_P99_MS} ms at 200 req/s"
+    )
+    return result

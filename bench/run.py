@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import cache, http, inprocess, machine, report
+from bench import cache, http, inprocess, machine, proxy_overhead, report
 from bench.core import Context, Section, SectionResult
 
 SECTIONS: dict[str, Section] = {
@@ -23,6 +23,7 @@ SECTIONS: dict[str, Section] = {
         Section("threadpool", "scoring", inprocess.threadpool_section),
         Section("http", "scoring", http.http_section),
         Section("cache", "cache", cache.cache_section),
+        Section("proxy", "proxy", proxy_overhead.proxy_overhead_section),
     )
 }
 
