@@ -34,7 +34,7 @@ class CascadeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
-    cheap_tier: str = "weak"
+    cheap_tier: str = "cheap"  # tier names as in the packaged routing.yaml
     strong_tier: str = "strong"
     signals: list[SignalConfig] = Field(
         default_factory=lambda: [SignalConfig(name=n) for n in DEFAULT_SIGNALS]

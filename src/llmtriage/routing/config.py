@@ -10,12 +10,13 @@ Shape (see `defaults/routing.yaml` for a commented example):
              max_retries?}
     classifier: {enabled, artifact?, thresholds?: {tier: min score, … every tier but the first}}
     rules: [{id, match: {...}, action, …}]   # route_to_tier | route_to_deployment |
-                                             # forbid_tiers | classify
+                                             # forbid_tiers | classify | no_cascade
     auto_model_names: [auto]
     default_tier: <tier>        # used when the classifier is off
     timeouts: {connect, first_token?, read, total}   # a deployment's own override field by field
     auth: {api_key_hashes: [sha256 hex, …]}
-    cascade: {...}                    # typed placeholder, off by default
+    cascade: {enabled, cheap_tier, strong_tier, signals, threshold, band: [low, high],
+              verifier_path?}   # llmtriage.cascade.config.CascadeConfig; off by default
     fallback: {enabled, deadline_s, neighbour_tiers, max_retries, max_retry_wait_s,
                backoff: {base_s, max_s}, breaker: {...}}   # off by default
 
@@ -31,6 +32,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from llmtriage.cascade.config import CascadeConfig
 from llmtriage.providers import PROVIDERS
 from llmtriage.providers.base import Timeouts
 from llmtriage.routing.yaml_source import YamlSource
@@ -148,8 +150,15 @@ class Classify(_Rule):
     action: Literal["classify"]
 
 
+class NoCascade(_Rule):
+    """Matching requests skip the cascade (e.g. latency-critical traffic)."""
+
+    action: Literal["no_cascade"]
+
+
 RuleConfig = Annotated[
-    RouteToTier | RouteToDeployment | ForbidTiers | Classify, Field(discriminator="action")
+    RouteToTier | RouteToDeployment | ForbidTiers | Classify | NoCascade,
+    Field(discriminator="action"),
 ]
 
 
@@ -165,24 +174,6 @@ class AuthConfig(_Strict):
                     "each entry must be a lowercase sha256 hex digest (64 chars), not a key"
                 )
         return value
-
-
-class TierPair(_Strict):
-    cheap: str
-    strong: str
-
-
-class ScoreBand(_Strict):
-    low: float = Field(ge=0.0, le=1.0)
-    high: float = Field(ge=0.0, le=1.0)
-
-
-class CascadeConfig(_Strict):
-    """Placeholder: try the cheap tier first when the score is in `band`, escalate on doubt."""
-
-    enabled: bool = False
-    pairs: list[TierPair] = Field(default_factory=list)
-    band: ScoreBand | None = None
 
 
 class BackoffConfig(_Strict):
@@ -253,5 +244,13 @@ class RoutingConfig(_Strict):
         artifact = self.classifier.artifact
         if artifact is None:
             return None
+        return self._relative(artifact)
+
+    def verifier_path(self) -> Path | None:
+        """The cascade verifier's folder, relative to the config file (or absolute)."""
+        path = self.cascade.verifier_path
+        return None if path is None else self._relative(path)
+
+    def _relative(self, path: str) -> Path:
         base = Path(self._source.path).parent if self._source.root is not None else Path.cwd()
-        return (base / artifact).resolve()
+        return (base / path).resolve()

@@ -29,6 +29,12 @@ class Decision:
     forbid_rules: tuple[str, ...] = ()  # ids of the forbid_tiers rules that matched
     model_version: str | None = None  # classifier artifact version, when it scored
     estimated_tokens: int = 0
+    # Try the cascade's cheap tier first. True only when the cascade is enabled, no
+    # no_cascade rule matched, the classifier routed (reason classifier), its score is in
+    # the cascade's band, the decided tier is the cascade's strong_tier and its cheap_tier
+    # is not forbidden: the cascade only ever saves on requests the classifier would have
+    # sent to the strong tier while unsure (the band), never overrides rules or clients.
+    cascade: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,4 +50,5 @@ class Decision:
             "forbid_rules": list(self.forbid_rules),
             "model_version": self.model_version,
             "estimated_tokens": self.estimated_tokens,
+            "cascade": self.cascade,
         }

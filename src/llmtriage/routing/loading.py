@@ -101,12 +101,20 @@ def _tier_refs(config: RoutingConfig) -> Iterator[Issue]:
     tiers = set(config.tier_names)
     if config.default_tier is not None and config.default_tier not in tiers:
         yield Issue(("default_tier",), f"unknown tier '{config.default_tier}'")
-    for p, pair in enumerate(config.cascade.pairs):
-        for field in ("cheap", "strong"):
-            if getattr(pair, field) not in tiers:
+    cascade = config.cascade
+    for field in ("cheap_tier", "strong_tier"):
+        # Checked when the cascade is on or the field is written out (defaults may not fit).
+        if cascade.enabled or field in cascade.model_fields_set:
+            name = getattr(cascade, field)
+            if name not in tiers:
                 yield Issue(
-                    ("cascade", "pairs", p, field), f"unknown tier '{getattr(pair, field)}'"
+                    ("cascade", field),
+                    f"unknown tier '{name}' (tiers: {', '.join(config.tier_names)})",
                 )
+    order = config.tier_names
+    pair = (cascade.cheap_tier, cascade.strong_tier)
+    if cascade.enabled and set(pair) <= tiers and order.index(pair[0]) > order.index(pair[1]):
+        yield Issue(("cascade", "cheap_tier"), "cheap_tier must come before strong_tier")
 
 
 CHECKS: tuple[Callable[[RoutingConfig], Iterator[Issue]], ...] = (

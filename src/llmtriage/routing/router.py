@@ -3,6 +3,8 @@
 The scorer runs only when nothing else decided: no routing rule matched, the
 client asked for an auto model (or a classify rule sent it there) and the
 classifier is on. forbid_tiers restrictions clamp whatever was chosen.
+`Decision.cascade` says whether the service tries the cascade's cheap tier first
+(see `Router._cascades` and decision.py).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Router:
         self.rules = RuleSet(config.rules)
         self.classifier = classifier if config.classifier.enabled else None
         self.default_tier = config.default_tier or config.tier_names[0]
+        self.cascade = config.cascade
 
     @classmethod
     def from_config(
@@ -146,6 +149,20 @@ class Router:
             if choice.score is not None and self.classifier
             else None,
             estimated_tokens=facts.tokens,
+            cascade=self._cascades(tier, reason, choice.score, outcome),
+        )
+
+    def _cascades(
+        self, tier: str, reason: Reason, score: float | None, outcome: RuleOutcome
+    ) -> bool:
+        cascade = self.cascade
+        return (
+            reason is Reason.CLASSIFIER
+            and score is not None
+            and cascade.applies(score)
+            and outcome.cascade
+            and tier == cascade.strong_tier
+            and cascade.cheap_tier not in outcome.forbidden
         )
 
     def _classifies(self, outcome: RuleOutcome, target: Target | None) -> bool:

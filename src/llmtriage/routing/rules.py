@@ -8,6 +8,7 @@ Each rule is a conjunction of match conditions (one function per condition, in
     forbid_tiers                          restricts: every matching one applies, wherever it
                                           stands in the list; what was decided is clamped to
                                           the highest allowed tier
+    no_cascade                            restricts too: the request skips the cascade
 
 forbid_tiers rules apply regardless of order and to every request, so neither a
 rule placed above them nor naming a model can dodge a restriction. Other rules
@@ -125,6 +126,8 @@ class RuleOutcome:
     classify: bool = False  # a classify rule asked for the classifier explicitly
     forbidden: frozenset[str] = frozenset()
     forbid_rules: tuple[str, ...] = ()
+    cascade: bool = True  # False: a no_cascade rule matched
+    no_cascade_rules: tuple[str, ...] = ()
 
 
 # An action returns the new outcome and whether it decided the route.
@@ -151,11 +154,25 @@ def _forbid(rule: Any) -> Action:
     )
 
 
-ACTIONS: dict[str, Callable[[Any], Action]] = {
-    "route_to_tier": _route_to_tier,
-    "route_to_deployment": _route_to_deployment,
-    "classify": _classify,
-    "forbid_tiers": _forbid,
+def _no_cascade(rule: Any) -> Action:
+    return lambda o: (
+        replace(o, cascade=False, no_cascade_rules=(*o.no_cascade_rules, rule.id)),
+        False,
+    )
+
+
+@dataclass(frozen=True)
+class ActionKind:
+    build: Callable[[Any], Action]
+    restricts: bool = False  # applies even after a route was decided, to every request
+
+
+ACTIONS: dict[str, ActionKind] = {
+    "route_to_tier": ActionKind(_route_to_tier),
+    "route_to_deployment": ActionKind(_route_to_deployment),
+    "classify": ActionKind(_classify),
+    "forbid_tiers": ActionKind(_forbid, restricts=True),
+    "no_cascade": ActionKind(_no_cascade, restricts=True),
 }
 
 
@@ -171,18 +188,19 @@ class CompiledRule:
         return all(predicate(facts) for predicate in self.predicates)
 
 
+def _compile(rule: RuleConfig, kind: ActionKind) -> CompiledRule:
+    return CompiledRule(
+        id=rule.id,
+        predicates=compile_match(rule.match),
+        action=kind.build(rule),
+        restricts=kind.restricts,
+        sees_concrete_models=kind.restricts or rule.match.model is not None,
+    )
+
+
 class RuleSet:
     def __init__(self, rules: Sequence[RuleConfig]) -> None:
-        self.rules = tuple(
-            CompiledRule(
-                id=rule.id,
-                predicates=compile_match(rule.match),
-                action=ACTIONS[rule.action](rule),
-                restricts=rule.action == "forbid_tiers",
-                sees_concrete_models=rule.action == "forbid_tiers" or rule.match.model is not None,
-            )
-            for rule in rules
-        )
+        self.rules = tuple(_compile(rule, ACTIONS[rule.action]) for rule in rules)
 
     def evaluate(self, facts: RequestFacts, *, auto: bool) -> RuleOutcome:
         outcome = RuleOutcome()

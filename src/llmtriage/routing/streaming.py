@@ -13,6 +13,7 @@ from decimal import Decimal
 from llmtriage.fallback.attempts import Attempt
 from llmtriage.providers.errors import ProviderCallError
 from llmtriage.providers.types import ChatChunk, Usage
+from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
@@ -46,12 +47,15 @@ class RoutedStream:
         tier: str | None = None,
         attempts: Sequence[Attempt] = (),
         on_end: OnEnd | None = None,
+        cascade: CascadeInfo | None = None,
     ) -> None:
         self.decision = decision
         self.deployment = deployment  # the deployment that answers (after any fallback)
         self.tier = tier or decision.tier
         self.attempts = attempts
         self.usage: Usage | None = None
+        self.cascade = cascade  # None: the cascade did not run
+        self.spent_before = Decimal(0)  # a doubted cheap answer's cost, when escalated
         self._first = first
         self._rest = rest
         self._on_end = on_end
@@ -68,7 +72,9 @@ class RoutedStream:
 
     @property
     def cost(self) -> Decimal | None:
-        return cost_usd(self.usage, self.deployment) if self.usage is not None else None
+        if self.usage is None:
+            return None
+        return cost_usd(self.usage, self.deployment) + self.spent_before
 
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
         if self._first is not None:

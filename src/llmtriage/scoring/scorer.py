@@ -78,6 +78,11 @@ class Scorer:
         return cls(manifest, weights, embedder)
 
     @property
+    def embedder(self) -> Embedder:
+        """The embedder it scores with (others, e.g. the cascade verifier, may share it)."""
+        return self._embedder
+
+    @property
     def model_version(self) -> str:
         return self.manifest.model_version
 

@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import Request
 
 from llmtriage.providers.types import Usage
+from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
@@ -150,6 +151,24 @@ class CallTelemetry:
                 baseline=baseline_deployment(self.config),
                 seconds=time.perf_counter() - self.started,
             )
+
+    def escalated(self, info: CascadeInfo, decision: Decision) -> None:
+        """A cascade escalated: count it, and account the doubted cheap answer's usage."""
+        if self.telemetry is None:
+            return
+        self.telemetry.escalated(info.cheap_decision.tier, decision.tier)
+        if info.cheap is not None:
+            self.completed(info.cheap_decision, info.cheap.deployment, info.cheap.response.usage)
+
+    def answered_as(self, decision: Decision, info: CascadeInfo | None) -> Decision:
+        """The decision the served answer is accounted under (call once per request): an
+        accepted cheap answer counts for the cheap tier; an escalation is counted here."""
+        if info is None:
+            return decision
+        if info.escalated:
+            self.escalated(info, decision)
+            return decision
+        return info.cheap_decision
 
 
 def call_telemetry(request: Request, config: RoutingConfig) -> CallTelemetry:

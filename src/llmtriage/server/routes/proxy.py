@@ -11,6 +11,12 @@ routed request explains the decision in headers:
     x-llmtriage-attempts   upstream calls made for this request, retries included
     x-llmtriage-fallbacks  deployments that did not answer, in chain order, each with what
                         went wrong: `mini=server,mini-2=breaker_open` (absent when none)
+    x-llmtriage-cascade    `accepted` (the cheap tier's answer was served) or `escalated`
+                        (the strong tier answered too); absent when the cascade did not run
+    x-llmtriage-escalation-reason  why the cheap answer was doubted (escalated only)
+
+With the cascade, the tier/deployment/model headers name what answered, and the cost
+and attempts cover both tiers' calls.
 
 When every deployment of the fallback chain failed the answer is a 503 whose error
 lists the attempts (`error.attempts`: deployment, outcome, status, latency, reason). A
@@ -59,6 +65,7 @@ from llmtriage.providers.errors import (
     ProviderTimeout,
 )
 from llmtriage.providers.types import ChatRequest
+from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.cost import format_cost
 from llmtriage.routing.decision import Decision
@@ -205,6 +212,16 @@ def attempt_headers(attempts: Sequence[Attempt]) -> dict[str, str]:
     return headers
 
 
+def cascade_headers(info: CascadeInfo | None) -> dict[str, str]:
+    if info is None:
+        return {}
+    headers = {"x-llmtriage-cascade": info.header}
+    if info.escalated:
+        reason = info.reason.encode("ascii", "replace").decode().replace("\r", " ")
+        headers["x-llmtriage-escalation-reason"] = reason.replace("\n", " ")
+    return headers
+
+
 def served_headers(
     decision: Decision, tier: str, deployment: DeploymentConfig, attempts: Sequence[Attempt]
 ) -> dict[str, str]:
@@ -226,21 +243,24 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
     if body.stream:
         stream = await service.stream(body, request.headers)
         await seen.decided(stream.decision)
-        headers = served_headers(
-            stream.decision, stream.tier, stream.deployment, stream.attempts
-        ) | {
-            "cache-control": "no-cache",
-            "x-accel-buffering": "no",
-        }
+        headers = (
+            served_headers(stream.decision, stream.tier, stream.deployment, stream.attempts)
+            | cascade_headers(stream.cascade)
+            | {"cache-control": "no-cache", "x-accel-buffering": "no"}
+        )
         events = _sse(stream, with_usage=body.wants_usage, seen=seen)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     done = await service.complete(body, request.headers)
     await seen.decided(done.decision)
     served = done.served or service.deployments[done.decision.deployment]
-    seen.completed(done.decision, served.config, done.response.usage)
-    headers = served_headers(done.decision, served.tier, served.config, done.attempts) | {
-        "x-llmtriage-cost": format_cost(done.cost)
-    }
+    seen.completed(
+        seen.answered_as(done.decision, done.cascade), served.config, done.response.usage
+    )
+    headers = (
+        served_headers(done.decision, served.tier, served.config, done.attempts)
+        | cascade_headers(done.cascade)
+        | {"x-llmtriage-cost": format_cost(done.cost)}
+    )
     return Response(done.response.to_json(), media_type="application/json", headers=headers)
 
 
@@ -261,7 +281,9 @@ async def _sse(
     finally:
         with anyio.CancelScope(shield=True):  # a client disconnect must still free the upstream
             await stream.aclose()
-    seen.completed(stream.decision, stream.deployment, stream.usage)
+    seen.completed(
+        seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
+    )
     yield f": x-llmtriage-cost={format_cost(stream.cost)}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
