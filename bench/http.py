@@ -191,6 +191,9 @@ def _server(ctx: Context) -> Iterator[tuple[int, int]]:
     command = [ctx.python, "-m", "llmtriage.cli", "serve", "--model", str(ctx.model)]
     command += ["--port", str(port), "--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRIAGE_")}
+    # Decision cache off: 500 prompts cycle through every run, so with the cache on this
+    # would measure cache hits, not scoring (the `cache` section measures the cache).
+    env["LLMTRIAGE_CACHE_TTL_S"] = "0"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -65,7 +65,9 @@ def write_doc(intro: str) -> Path:
     """docs/bench.md: the method (intro) and every saved section's latest table."""
     parts = [intro.strip() + "\n"]
     for path in sorted(RESULTS_DIR.glob("*.json")):
-        sections = json.loads(path.read_text())["sections"]
+        sections = json.loads(path.read_text()).get("sections")
+        if sections is None:  # written by another tool (e.g. chaos.json from `make chaos`)
+            continue
         parts.append(f"\n## Results: {path.stem}\n")
         for name, s in sections.items():
             m = s["machine"]
