@@ -1,30 +1,36 @@
 """The cascade (llmtriage.cascade) in the proxy's terms: ChatResponse ↔ Answer, the
-verifier loaded at start-up, and a cheap answer replayed as a stream.
+verifier loaded at start-up, a cheap answer replayed as a stream, and the `Cascader`
+that runs the two tiers for the service.
 
-The service (routing/service.py) runs each tier as a fallback chain and hands the two
-calls to `run_cascade`; what it keeps of each chain is a `Served`. Logprobs are read
+The service (routing/service.py) runs each tier as a fallback chain; the `Cascader`
+hands the two calls to `run_cascade`; what it keeps of each chain is a `Served`. Logprobs are read
 when the upstream returned them (`choices[0].logprobs.content[*].logprob`); the proxy
 does not ask for them, so the logprob signals abstain unless the client did.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from llmtriage.cascade import (
     Answer,
+    CascadeOutcome,
     CombinedConfidence,
     RequestView,
     SignalDeps,
     TokenUsage,
     build_confidence,
+    run_cascade,
 )
 from llmtriage.cascade.base import AnswerVerifier
 from llmtriage.fallback.attempts import Attempt
+from llmtriage.fallback.errors import ChainExhausted
+from llmtriage.providers.errors import ProviderCallError
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
+from llmtriage.routing.catalog import Catalog
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.decision import Decision
 from llmtriage.scoring.scorer import Scorer
@@ -154,3 +160,110 @@ def _load_verifier(config: RoutingConfig, scorer: Scorer | None) -> AnswerVerifi
     ):
         embedder = None  # trained with another embedder: the verifier loads its own
     return Verifier.load(path, embedder=embedder)
+
+
+# Run a decision's fallback chain whole; the str overrides the config's neighbour_tiers.
+CompleteOn = Callable[[Decision, ChatRequest, "str | None"], Awaitable[Served]]
+OpenOn = Callable[[Decision, ChatRequest], Awaitable["RoutedStream"]]
+
+
+@dataclass(frozen=True)
+class Cascader:
+    """Cheap chain, check, then (when unsure) the decided chain, on the service's calls:
+    `complete` runs a decision's chain whole, `open_stream` opens it as a stream."""
+
+    confidence: CombinedConfidence
+    cheap_tier: str
+    catalog: Catalog
+    complete: CompleteOn
+    open_stream: OpenOn
+
+    async def answer(
+        self, decision: Decision, request: ChatRequest
+    ) -> tuple[Served, Decimal | None, tuple[Attempt, ...], CascadeInfo]:
+        """The served answer, the cost of both calls, every attempt, and what happened."""
+        outcome, info = await self.run(decision, request, stream=False)
+        final = outcome.final.raw
+        assert isinstance(final, Served)
+        attempts = final.attempts
+        if info.escalated:
+            attempts = (*cheap_attempts(info), *attempts)
+        return final, outcome.cost_usd, attempts, info
+
+    async def stream(self, decision: Decision, request: ChatRequest) -> RoutedStream:
+        """Escalated: the strong chain streams; accepted: the cheap answer is replayed."""
+        from llmtriage.routing.streaming import RoutedStream  # it imports this module
+
+        outcome, info = await self.run(decision, request, stream=True)
+        final = outcome.final.raw
+        if isinstance(final, RoutedStream):  # escalated: the strong chain streams
+            final.cascade, final.spent_before = info, info.cheap_cost
+            final.attempts = (*cheap_attempts(info), *final.attempts)
+            return final
+        assert final is not None and info.cheap is not None
+        return RoutedStream(
+            decision,
+            final.deployment,
+            None,
+            replay(final.response),
+            tier=final.tier,
+            attempts=final.attempts,
+            cascade=info,
+        )
+
+    async def run(
+        self, decision: Decision, request: ChatRequest, *, stream: bool
+    ) -> tuple[CascadeOutcome[Payload], CascadeInfo]:
+        """Cheap chain, check, then (when unsure) the decided chain: whole, or opened as a
+        stream when `stream` (its Answer then carries the RoutedStream and no text)."""
+        cheap_decision = self.cheap_decision(decision)
+        cheap_failed: list[Attempt] = []
+
+        async def cheap(req: ChatRequest) -> Answer[Payload]:
+            try:
+                served = await self.complete(cheap_decision, req, "none")
+            except ChainExhausted as exc:
+                cheap_failed.extend(exc.attempts)
+                raise
+            except ProviderCallError as exc:
+                cheap_failed.append(Attempt.failed(cheap_decision.deployment, exc, 0.0))
+                raise
+            return to_answer(served)
+
+        async def strong(req: ChatRequest) -> Answer[Payload]:
+            if stream:
+                opened = await self.open_stream(decision, req)
+                return Answer(model=opened.deployment.model, text="", raw=opened)
+            return to_answer(await self.complete(decision, req, None))
+
+        outcome: CascadeOutcome[Payload] = await run_cascade(
+            request,
+            view=request_view(request),
+            cheap=cheap,
+            strong=strong,
+            confidence=self.confidence,
+            price=price,
+            cheap_model=cheap_decision.model,
+        )
+        first = outcome.attempts[0]
+        cheap_served = first.answer.raw if first.answer is not None else None
+        info = CascadeInfo(
+            escalated=outcome.escalated,
+            reason=outcome.reason,
+            cheap_decision=cheap_decision,
+            cheap=cheap_served if isinstance(cheap_served, Served) else None,
+            cheap_cost=first.cost_usd or Decimal(0),
+            cheap_failed=tuple(cheap_failed),
+        )
+        return outcome, info
+
+    def cheap_decision(self, decision: Decision) -> Decision:
+        """The decision as if the router had picked the cascade's cheap tier."""
+        deployment = self.catalog.pick(self.cheap_tier, decision.estimated_tokens)
+        return replace(
+            decision, tier=self.cheap_tier, deployment=deployment.name, model=deployment.model
+        )
+
+
+def cheap_attempts(info: CascadeInfo) -> tuple[Attempt, ...]:
+    return info.cheap.attempts if info.cheap is not None else info.cheap_failed

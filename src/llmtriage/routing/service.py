@@ -9,11 +9,11 @@ and builds one provider per deployment on the one shared httpx client.
 neighbouring tier back it up, under one deadline and per-deployment circuit breakers kept
 in `breaker_store`; without it the chain is the single decided call, as before.
 
-When `decision.cascade` is set, the cascade's cheap tier answers first (its own
-deployments as the chain, no neighbour tiers) and the confidence check decides
-whether that answer is served or the decided (strong) chain is called as well; the
-cost is then both calls'. A stream's cheap answer is fetched whole, checked, and
-replayed as chunks when accepted; when escalated the strong chain streams as usual.
+When `decision.cascade` is set, the cascade (routing/cascading.py's `Cascader`) runs: the
+cheap tier answers first (its own deployments as the chain, no neighbour tiers) and the
+confidence check decides whether that answer is served or the decided (strong) chain is
+called as well; the cost is then both calls'. A stream's cheap answer is fetched whole,
+checked, and replayed as chunks when accepted; when escalated the strong chain streams.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
 
-from llmtriage.cascade import Answer, CascadeOutcome, CombinedConfidence, run_cascade
+from llmtriage.cascade import CombinedConfidence
 from llmtriage.fallback import (
     Attempt,
     Breakers,
@@ -37,21 +37,11 @@ from llmtriage.fallback import (
     RetryPolicy,
     chain_order,
 )
-from llmtriage.fallback.errors import ChainExhausted
 from llmtriage.providers import PROVIDERS, Endpoint, Provider, ProviderKind, Timeouts
-from llmtriage.providers.errors import ProviderCallError, ProviderKeyMissing
+from llmtriage.providers.errors import ProviderKeyMissing
 from llmtriage.providers.types import ChatRequest, ChatResponse
 from llmtriage.routing.auth import ClientKeys, bearer_token, hash_key
-from llmtriage.routing.cascading import (
-    CascadeInfo,
-    Payload,
-    Served,
-    load_confidence,
-    price,
-    replay,
-    request_view,
-    to_answer,
-)
+from llmtriage.routing.cascading import CascadeInfo, Cascader, Served, load_confidence
 from llmtriage.routing.config import DeploymentConfig, FallbackConfig, RoutingConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
@@ -127,6 +117,10 @@ class RoutingService:
         self.client_keys = client_keys
         self.fallback = fallback or Chain(ChainSettings(enabled=False))
         self.score_cache = score_cache  # classifier scores shared across replicas
+        self.cascader: Cascader | None = None  # None: the cascade is off
+        if confidence is not None:
+            calls = (self._complete_on, self._open_stream)  # each tier's fallback chain
+            self.cascader = Cascader(confidence, config.cascade.cheap_tier, router.catalog, *calls)
 
     @property
     def missing_keys(self) -> dict[str, str]:
@@ -159,9 +153,11 @@ class RoutingService:
 
     async def complete(self, request: ChatRequest, headers: Mapping[str, str]) -> Completion:
         decision = await self.decide(request, headers)
-        if decision.cascade and self.confidence is not None:
-            return await self._cascade(decision, request)
-        served = await self._complete_on(self._targets(decision), request)
+        if decision.cascade and self.cascader is not None:
+            final, cost, attempts, info = await self.cascader.answer(decision, request)
+            resolved = self._resolved(final)
+            return Completion(decision, final.response, cost, resolved, attempts, info)
+        served = await self._complete_on(decision, request)
         return Completion(
             decision, served.response, served.cost, self._resolved(served), served.attempts
         )
@@ -170,30 +166,17 @@ class RoutingService:
         """Decide, call, and wait for the first chunk, so that upstream errors surface (and
         fall back) before the client has been sent a status line."""
         decision = await self.decide(request, headers)
-        if not (decision.cascade and self.confidence is not None):
-            return await self._open_stream(decision, request)
-        outcome, info = await self._run_cascade(decision, request, stream=True)
-        final = outcome.final.raw
-        if isinstance(final, RoutedStream):  # escalated: the strong chain streams
-            final.cascade, final.spent_before = info, info.cheap_cost
-            final.attempts = (*self._cheap_attempts(info), *final.attempts)
-            return final
-        assert final is not None and info.cheap is not None
-        return RoutedStream(
-            decision,
-            final.deployment,
-            None,
-            replay(final.response),
-            tier=final.tier,
-            attempts=final.attempts,
-            cascade=info,
-        )
+        if decision.cascade and self.cascader is not None:
+            return await self.cascader.stream(decision, request)
+        return await self._open_stream(decision, request)
 
-    async def _complete_on(self, targets: list[ResolvedDeployment], request: ChatRequest) -> Served:
+    async def _complete_on(
+        self, decision: Decision, request: ChatRequest, neighbours: str | None = None
+    ) -> Served:
         async def call(target: ResolvedDeployment, timeouts: Timeouts) -> ChatResponse:
             return await target.require_provider().complete(request, timeout=timeouts)
 
-        answered = await self.fallback.run(targets, call)
+        answered = await self.fallback.run(self._targets(decision, neighbours), call)
         served, response = answered.target, answered.value
         if not response.model:
             response.model = served.config.model
@@ -215,74 +198,6 @@ class RoutingService:
             attempts=answered.attempts,
             on_end=answered.settle,
         )
-
-    async def _cascade(self, decision: Decision, request: ChatRequest) -> Completion:
-        outcome, info = await self._run_cascade(decision, request, stream=False)
-        final = outcome.final.raw
-        assert isinstance(final, Served)
-        attempts = final.attempts
-        if info.escalated:
-            attempts = (*self._cheap_attempts(info), *attempts)
-        return Completion(
-            decision, final.response, outcome.cost_usd, self._resolved(final), attempts, info
-        )
-
-    async def _run_cascade(
-        self, decision: Decision, request: ChatRequest, *, stream: bool
-    ) -> tuple[CascadeOutcome[Payload], CascadeInfo]:
-        """Cheap chain, check, then (when unsure) the decided chain: whole, or opened as a
-        stream when `stream` (its Answer then carries the RoutedStream and no text)."""
-        cheap_decision = self._cheap_decision(decision)
-        cheap_failed: list[Attempt] = []
-
-        async def cheap(req: ChatRequest) -> Answer[Payload]:
-            try:
-                served = await self._complete_on(self._targets(cheap_decision, "none"), req)
-            except ChainExhausted as exc:
-                cheap_failed.extend(exc.attempts)
-                raise
-            except ProviderCallError as exc:
-                cheap_failed.append(Attempt.failed(cheap_decision.deployment, exc, 0.0))
-                raise
-            return to_answer(served)
-
-        async def strong(req: ChatRequest) -> Answer[Payload]:
-            if stream:
-                opened = await self._open_stream(decision, req)
-                return Answer(model=opened.deployment.model, text="", raw=opened)
-            return to_answer(await self._complete_on(self._targets(decision), req))
-
-        assert self.confidence is not None
-        outcome: CascadeOutcome[Payload] = await run_cascade(
-            request,
-            view=request_view(request),
-            cheap=cheap,
-            strong=strong,
-            confidence=self.confidence,
-            price=price,
-            cheap_model=cheap_decision.model,
-        )
-        first = outcome.attempts[0]
-        cheap_served = first.answer.raw if first.answer is not None else None
-        info = CascadeInfo(
-            escalated=outcome.escalated,
-            reason=outcome.reason,
-            cheap_decision=cheap_decision,
-            cheap=cheap_served if isinstance(cheap_served, Served) else None,
-            cheap_cost=first.cost_usd or Decimal(0),
-            cheap_failed=tuple(cheap_failed),
-        )
-        return outcome, info
-
-    @staticmethod
-    def _cheap_attempts(info: CascadeInfo) -> tuple[Attempt, ...]:
-        return info.cheap.attempts if info.cheap is not None else info.cheap_failed
-
-    def _cheap_decision(self, decision: Decision) -> Decision:
-        """The decision as if the router had picked the cascade's cheap tier."""
-        tier = self.config.cascade.cheap_tier
-        deployment = self.router.catalog.pick(tier, decision.estimated_tokens)
-        return replace(decision, tier=tier, deployment=deployment.name, model=deployment.model)
 
     def _resolved(self, served: Served) -> ResolvedDeployment:
         return self.deployments[served.deployment.name]
