@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.core import Context, SectionResult
-from bench.http import _free_port, _loadgen, _measured, _wait_ready
+from bench.http import _free_port, _loadgen, _measured, serve
 from bench.prompts import long_prompts, short_prompts
 
 REDIS_URL_ENV = "LLMTRIAGE_BENCH_REDIS_URL"
@@ -157,26 +157,14 @@ def _warm(server: Server, prompts: list[str]) -> None:
 
 @contextmanager
 def _server(ctx: Context, *, redis_url: str | None, cache_ttl_s: float) -> Iterator[Server]:
-    port = _free_port()
-    command = [ctx.python, "-m", "llmtriage.cli", "serve", "--model", str(ctx.model)]
-    command += ["--port", str(port), "--log-level", "warning"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRIAGE_")}
-    env["LLMTRIAGE_CACHE_TTL_S"] = str(cache_ttl_s)
-    env["LLMTRIAGE_REDIS_PREFIX"] = f"bench{uuid.uuid4().hex[:8]}:"  # no hits from old runs
+    env = {
+        "LLMTRIAGE_CACHE_TTL_S": str(cache_ttl_s),
+        "LLMTRIAGE_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:8]}:",  # no hits from old runs
+    }
     if redis_url is not None:
         env["LLMTRIAGE_REDIS_URL"] = redis_url
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_ready(port, process, log)
-            yield port, process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serve(ctx, env) as server:
+        yield server
 
 
 @contextmanager

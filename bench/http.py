@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -44,7 +44,9 @@ def http_section(ctx: Context) -> SectionResult:
     result = SectionResult("HTTP POST /v1/score, one uvicorn worker on 127.0.0.1", COLUMNS)
     duration = 3.0 if ctx.quick else 8.0
     prompts = short_prompts(500)
-    with _server(ctx) as (port, pid):
+    # Decision cache off: 500 prompts cycle through every run, so with the cache on this
+    # would measure cache hits, not scoring (the `cache` section measures the cache).
+    with serve(ctx, {"LLMTRIAGE_CACHE_TTL_S": "0"}) as (port, pid):
         _loadgen(ctx, port, prompts, rate=0, duration=1.0, connections=16)  # warm-up
         for rate in RATES:
             run = _measured(pid, lambda r=rate: _loadgen(ctx, port, prompts, r, duration, 64))
@@ -186,16 +188,17 @@ def _parse_wrk(text: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _server(ctx: Context) -> Iterator[tuple[int, int]]:
+def serve(ctx: Context, env: Mapping[str, str]) -> Iterator[tuple[int, int]]:
+    """`llmtriage serve` on a free port, with no LLMTRIAGE_* setting from this shell but
+    those in `env`; yields (port, pid) once /readyz answers, and stops it after."""
     port = _free_port()
     command = [ctx.python, "-m", "llmtriage.cli", "serve", "--model", str(ctx.model)]
     command += ["--port", str(port), "--log-level", "warning"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRIAGE_")}
-    # Decision cache off: 500 prompts cycle through every run, so with the cache on this
-    # would measure cache hits, not scoring (the `cache` section measures the cache).
-    env["LLMTRIAGE_CACHE_TTL_S"] = "0"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRIAGE_")}
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env={**clean, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             _wait_ready(port, process, log)
             yield port, process.pid

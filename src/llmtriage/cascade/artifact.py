@@ -8,18 +8,23 @@ code computes, so a verifier trained on other features is refused, not misread.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmtriage.cascade.features import ANSWER_STAT_NAMES
 from llmtriage.errors import ArtifactError
-from llmtriage.scoring.artifact import MANIFEST, sha256_file
+from llmtriage.scoring.artifact import (
+    MANIFEST,
+    read_json_manifest,
+    read_verified_npz,
+    save_manifest,
+    write_npz,
+)
 from llmtriage.scoring.manifest import DataRef, EmbedderRef, LexicalRef, WeightsRef
 
 FORMAT_VERSION = 1
@@ -66,54 +71,29 @@ class VerifierWeights:
 
 def save_verifier(directory: Path, manifest: VerifierManifest, weights: VerifierWeights) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / manifest.weights.file
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.arrays().items()}
-    with path.open("wb") as fh:
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+    digest = write_npz(directory / manifest.weights.file, weights.arrays())
     final = manifest.model_copy(
-        update={"weights": manifest.weights.model_copy(update={"sha256": sha256_file(path)})}
+        update={"weights": manifest.weights.model_copy(update={"sha256": digest})}
     )
-    text = json.dumps(final.model_dump(mode="json"), indent=2)
-    (directory / MANIFEST).write_text(text + "\n", encoding="utf-8")
+    save_manifest(directory, final)
 
 
 def read_verifier_manifest(directory: Path) -> VerifierManifest:
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise ArtifactError(f"no {MANIFEST} in {directory}: run python -m llmtriage_train.verifier")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: unknown format_version {version!r} (reads {FORMAT_VERSION})")
-    try:
-        manifest = VerifierManifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ArtifactError(f"{path}: invalid field '{field}': {first['msg']}") from exc
+    manifest = read_json_manifest(
+        directory,
+        VerifierManifest,
+        version=FORMAT_VERSION,
+        missing_hint="run python -m llmtriage_train.verifier",
+    )
     if tuple(manifest.stats) != ANSWER_STAT_NAMES:
+        path = directory / MANIFEST
         raise ArtifactError(f"{path}: trained on other answer features than this code computes")
     return manifest
 
 
 def read_verifier_weights(directory: Path, manifest: VerifierManifest) -> VerifierWeights:
     path = directory / manifest.weights.file
-    if not path.is_file():
-        raise ArtifactError(f"verifier {directory} lacks its weights file {manifest.weights.file}")
-    actual = sha256_file(path)
-    if actual != manifest.weights.sha256:
-        raise ArtifactError(
-            f"{path}: checksum mismatch (manifest {manifest.weights.sha256[:12]}…, "
-            f"file {actual[:12]}…): the weights were changed after training"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"{path}: unreadable weights: {exc}") from exc
+    arrays = read_verified_npz(directory, manifest.weights, what="verifier")
     missing = [k for k in _ARRAYS if k not in arrays]
     if missing:
         raise ArtifactError(f"{path}: missing arrays {missing}")

@@ -18,12 +18,10 @@ from llmtriage.providers.base import Endpoint, Timeouts
 from llmtriage.providers.errors import ProviderProtocolError
 from llmtriage.providers.http import (
     Route,
-    deadline_after,
-    first_token_at,
+    fetch_body,
+    open_events,
     parse_json,
     parse_model,
-    send,
-    stream_events,
     translate_errors,
 )
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
@@ -59,15 +57,8 @@ class AnthropicProvider:
 
     async def complete(self, request: ChatRequest, *, timeout: Timeouts) -> ChatResponse:
         http_request = self._request(request, stream=False, timeout=timeout)
-        with translate_errors(self.endpoint):
-            response = await send(
-                self._client,
-                http_request,
-                deadline=deadline_after(timeout),
-                stream=False,
-                first_at=first_token_at(timeout),
-            )
-        return to_chat_response(parse_model(AnthropicMessage, response.content, self.endpoint))
+        body = await fetch_body(self._client, http_request, timeout=timeout)
+        return to_chat_response(parse_model(AnthropicMessage, body, self.endpoint))
 
     async def stream(
         self, request: ChatRequest, *, timeout: Timeouts
@@ -77,12 +68,7 @@ class AnthropicProvider:
             deployment=self.endpoint.deployment, model=self.endpoint.model
         )
         with translate_errors(self.endpoint):
-            events = stream_events(
-                self._client,
-                http_request,
-                deadline=deadline_after(timeout),
-                first_at=first_token_at(timeout),
-            )
+            events = open_events(self._client, http_request, timeout=timeout)
             stopped = False
             async with aclosing(events):
                 async for event in events:

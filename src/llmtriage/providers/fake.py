@@ -77,19 +77,13 @@ class FakeProvider:
         yield self._chunk([], usage=usage)
 
     def _chunk(self, choices: list[dict[str, object]], usage: Usage | None = None) -> ChatChunk:
-        if usage is None:
-            return ChatChunk(
-                id="fake-1",
-                object="chat.completion.chunk",
-                created=0,
-                model=self.endpoint.model,
-                choices=choices,
-            )
+        # usage is passed only when present: an explicit None would be "set" and dumped as null.
+        extra = {} if usage is None else {"usage": usage}
         return ChatChunk(
             id="fake-1",
             object="chat.completion.chunk",
             created=0,
             model=self.endpoint.model,
             choices=choices,
-            usage=usage,
+            **extra,
         )

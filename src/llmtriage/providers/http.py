@@ -105,6 +105,22 @@ async def send(
     raise _status_error(response, request)
 
 
+async def fetch_body(
+    client: httpx.AsyncClient, request: httpx.Request, *, timeout: Timeouts
+) -> bytes:
+    """A whole (non-streamed) answer's body under `timeout`'s deadlines, or a typed error."""
+    endpoint: Endpoint = request.extensions["llmtriage_endpoint"]
+    with translate_errors(endpoint):
+        response = await send(
+            client,
+            request,
+            deadline=deadline_after(timeout),
+            stream=False,
+            first_at=first_token_at(timeout),
+        )
+    return response.content
+
+
 def _status_error(response: httpx.Response, request: httpx.Request) -> ProviderHTTPError:
     endpoint: Endpoint = request.extensions["llmtriage_endpoint"]
     try:
@@ -177,6 +193,16 @@ async def stream_events(
                 yield SSEEvent(parser.event, "\n".join(parser.data))
     finally:
         await response.aclose()
+
+
+def open_events(
+    client: httpx.AsyncClient, request: httpx.Request, *, timeout: Timeouts
+) -> AsyncGenerator[SSEEvent, None]:
+    """`stream_events` under `timeout`'s total and first-token deadlines; iterate it
+    inside `translate_errors`."""
+    return stream_events(
+        client, request, deadline=deadline_after(timeout), first_at=first_token_at(timeout)
+    )
 
 
 class _SSEParser:

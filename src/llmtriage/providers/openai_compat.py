@@ -15,11 +15,9 @@ from llmtriage.providers.errors import (
 )
 from llmtriage.providers.http import (
     Route,
-    deadline_after,
-    first_token_at,
+    fetch_body,
+    open_events,
     parse_model,
-    send,
-    stream_events,
     translate_errors,
 )
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
@@ -38,15 +36,8 @@ class OpenAICompatProvider:
     async def complete(self, request: ChatRequest, *, timeout: Timeouts) -> ChatResponse:
         body = request.upstream_json(self.endpoint.model, stream=False)
         http_request = self._route.request(body, timeout=timeout, stream=False)
-        with translate_errors(self.endpoint):
-            response = await send(
-                self._client,
-                http_request,
-                deadline=deadline_after(timeout),
-                stream=False,
-                first_at=first_token_at(timeout),
-            )
-        return parse_model(ChatResponse, response.content, self.endpoint)
+        content = await fetch_body(self._client, http_request, timeout=timeout)
+        return parse_model(ChatResponse, content, self.endpoint)
 
     async def stream(
         self, request: ChatRequest, *, timeout: Timeouts
@@ -54,12 +45,7 @@ class OpenAICompatProvider:
         body = request.upstream_json(self.endpoint.model, stream=True)
         http_request = self._route.request(body, timeout=timeout, stream=True)
         with translate_errors(self.endpoint):
-            events = stream_events(
-                self._client,
-                http_request,
-                deadline=deadline_after(timeout),
-                first_at=first_token_at(timeout),
-            )
+            events = open_events(self._client, http_request, timeout=timeout)
             done = False
             async with aclosing(events):
                 async for event in events:

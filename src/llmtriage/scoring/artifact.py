@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from llmtriage.errors import ArtifactError
-from llmtriage.scoring.manifest import FORMAT_VERSION, Manifest
+from llmtriage.scoring.manifest import FORMAT_VERSION, Manifest, WeightsRef
 
 MANIFEST = "manifest.json"
 Array = npt.NDArray[np.float32]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -55,54 +58,72 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_weights(path: Path, weights: Weights) -> str:
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.arrays().items()}
+def write_npz(path: Path, arrays: Mapping[str, Array]) -> str:
+    """Write float32 arrays to a compressed .npz; returns the file's sha256."""
+    contiguous = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     with path.open("wb") as fh:
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(fh, **contiguous)  # type: ignore[arg-type]
     return sha256_file(path)
 
 
-def save_manifest(directory: Path, manifest: Manifest) -> None:
+def write_weights(path: Path, weights: Weights) -> str:
+    return write_npz(path, weights.arrays())
+
+
+def save_manifest(directory: Path, manifest: BaseModel) -> None:
     text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=False)
     (directory / MANIFEST).write_text(text + "\n", encoding="utf-8")
 
 
-def read_manifest(directory: Path) -> Manifest:
+def read_json_manifest(directory: Path, model: type[M], *, version: int, missing_hint: str) -> M:
+    """Parse directory/manifest.json into `model`, refusing other format versions."""
     path = directory / MANIFEST
     if not path.is_file():
-        raise ArtifactError(f"no {MANIFEST} in {directory}: train one with `make train`")
+        raise ArtifactError(f"no {MANIFEST} in {directory}: {missing_hint}")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != FORMAT_VERSION:
+    found = raw.get("format_version") if isinstance(raw, dict) else None
+    if found != version:
         raise ArtifactError(
-            f"{path}: unknown format_version {version!r} (this llmtriage reads {FORMAT_VERSION})"
+            f"{path}: unknown format_version {found!r} (this llmtriage reads {version})"
         )
     try:
-        return Manifest.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise ArtifactError(f"{path}: invalid field '{field}': {first['msg']}") from exc
 
 
-def read_weights(directory: Path, manifest: Manifest) -> Weights:
-    path = directory / manifest.weights.file
+def read_manifest(directory: Path) -> Manifest:
+    return read_json_manifest(
+        directory, Manifest, version=FORMAT_VERSION, missing_hint="train one with `make train`"
+    )
+
+
+def read_verified_npz(directory: Path, ref: WeightsRef, *, what: str) -> dict[str, Array]:
+    """Read ref.file's arrays as float32 after checking its sha256 against the manifest."""
+    path = directory / ref.file
     if not path.is_file():
-        raise ArtifactError(f"artifact {directory} lacks its weights file {manifest.weights.file}")
+        raise ArtifactError(f"{what} {directory} lacks its weights file {ref.file}")
     actual = sha256_file(path)
-    if actual != manifest.weights.sha256:
+    if actual != ref.sha256:
         raise ArtifactError(
-            f"{path}: checksum mismatch (manifest {manifest.weights.sha256[:12]}…, "
+            f"{path}: checksum mismatch (manifest {ref.sha256[:12]}…, "
             f"file {actual[:12]}…): the weights were changed after training"
         )
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
+            return {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
     except (OSError, ValueError, KeyError) as exc:
         raise ArtifactError(f"{path}: unreadable weights: {exc}") from exc
+
+
+def read_weights(directory: Path, manifest: Manifest) -> Weights:
+    path = directory / manifest.weights.file
+    arrays = read_verified_npz(directory, manifest.weights, what="artifact")
     weights = Weights(
         dense_coef=_need(arrays, "dense_coef", path),
         intercept=_need(arrays, "intercept", path),
