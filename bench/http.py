@@ -46,7 +46,14 @@ def http_section(ctx: Context) -> SectionResult:
     prompts = short_prompts(500)
     # Decision cache off: 500 prompts cycle through every run, so with the cache on this
     # would measure cache hits, not scoring (the `cache` section measures the cache).
+    started = time.perf_counter()
     with serve(ctx, {"LLMTRIAGE_CACHE_TTL_S": "0"}) as (port, pid):
+        ready_s = time.perf_counter() - started
+        result.notes.append(
+            f"cold start (process spawn to /readyz 200, model loaded and self-tested): "
+            f"{ready_s:.2f} s; resident memory when ready: {_rss_mb(pid):.0f} MB "
+            "(targets ≤ 2 s, ≤ 250 MB)"
+        )
         _loadgen(ctx, port, prompts, rate=0, duration=1.0, connections=16)  # warm-up
         for rate in RATES:
             run = _measured(pid, lambda r=rate: _loadgen(ctx, port, prompts, r, duration, 64))
@@ -185,6 +192,14 @@ def _parse_wrk(text: str) -> dict[str, Any]:
         elif line.strip().startswith("Non-2xx"):
             parsed["statuses"]["non-2xx"] = int(parts[-1])
     return parsed
+
+
+def _rss_mb(pid: int) -> float:
+    """VmRSS of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 @contextmanager
