@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +141,18 @@ def _proxy_app(upstream: str, model_dir: str | None) -> Any:
     config = parse_routing_config(data, source)
     scorer = Scorer.load(model_dir or _tiny_artifact())
 
-    app = FastAPI(lifespan=proxy.routing_lifespan(config, env={}, scorer=lambda _: scorer))
+    routing = proxy.routing_lifespan(config, env={}, scorer=lambda _: scorer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with routing(app):
+            # as `llmtriage serve` does (ServeSettings.gc_freeze): keep start-up objects
+            # out of full collections, which otherwise show as p99 spikes
+            gc.collect()
+            gc.freeze()
+            yield
+
+    app = FastAPI(lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(proxy.router)
     return app
