@@ -25,10 +25,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from llmtriage.errors import LlmtriageError
 from llmtriage.scoring import Scorer
 from llmtriage.server.errors import GuardMiddleware, install_error_handlers
+from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
 from llmtriage.server.routes import health, score, stats
 from llmtriage.server.settings import ServeSettings, settings_from_env
@@ -69,7 +71,7 @@ def create_app(
                 gc.freeze()
             yield
 
-    app = FastAPI(
+    app = LlmtriageApp(
         title="llmtriage",
         version=_version(),
         summary="Scores LLM prompts by complexity and routes them to the cheapest good model.",
@@ -82,7 +84,27 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     for router in (score.router, health.router, stats.router, *routers):  # hot path first
         app.include_router(router)
+    if settings.fast_score_path:
+        app.fast_score = FastScorePath(app.serve_stack, state)
     return app
+
+
+class LlmtriageApp(FastAPI):
+    """FastAPI, with the well-formed `POST /v1/score` answered before its middleware
+    stack (see server/fast_score.py); every other request takes the usual way."""
+
+    fast_score: FastScorePath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_score
+        if fast is not None and fast.accepts(scope):
+            await fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def serve_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app without the fast path: where the fast path hands requests over."""
+        await super().__call__(scope, receive, send)
 
 
 def load_model(state: AppState, scorer: Scorer | None = None) -> None:

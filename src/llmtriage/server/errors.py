@@ -159,7 +159,7 @@ class GuardMiddleware:
         limit = self.max_body_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_error(send, _too_large(limit))
+            await send_error(send, _too_large(limit))
             return
         received = 0
         started = False
@@ -183,9 +183,9 @@ class GuardMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except Exception as exc:  # the one catch-all: the last line before a bare 500
-            _log_crash(scope, exc)
+            log_crash(scope, exc)
             if not started:
-                await _send_error(
+                await send_error(
                     send,
                     ApiError(
                         "internal error while handling the request",
@@ -211,7 +211,7 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def _send_error(send: Send, err: ApiError) -> None:
+async def send_error(send: Send, err: ApiError) -> None:
     body = json.dumps(
         error_body(str(err), status=err.status, param=err.param, code=err.code),
         separators=(",", ":"),
@@ -223,7 +223,7 @@ async def _send_error(send: Send, err: ApiError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _log_crash(scope: Scope, exc: BaseException) -> None:
+def log_crash(scope: Scope, exc: BaseException) -> None:
     # Type and frames only: the message of e.g. a ValueError may quote the prompt.
     frames = traceback.extract_tb(exc.__traceback__)
     where = " <- ".join(

@@ -153,6 +153,10 @@ class Metrics:
         if truncated:
             self.truncated.inc()
 
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self.child(self.latency, endpoint).observe(seconds)
+        self.child(self.requests, endpoint, method, str(status)).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -186,6 +190,5 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
-            metrics = self.metrics
-            metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - start)
-            metrics.child(metrics.requests, endpoint, scope["method"], str(status)).inc()
+            seconds = time.perf_counter() - start
+            self.metrics.observe_request(endpoint, scope["method"], status, seconds)

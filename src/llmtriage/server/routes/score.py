@@ -28,7 +28,6 @@ from typing import Annotated, Any, cast, get_type_hints
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import (
     AfterValidator,
@@ -39,6 +38,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import to_json
 
 from llmtriage.scoring.manifest import Thresholds
 from llmtriage.server.errors import ApiError
@@ -199,10 +199,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/score", response_model=ScoreResponse, responses=ERRORS)
-async def score(body: ScoreItem, request: Request) -> JSONResponse:
+async def score(body: ScoreItem, request: Request) -> Response:
     state = request_state(request)
-    model = _model(state)
-    text = body.text()
+    return json_response(await score_one(state, _model(state), body.text()))
+
+
+async def score_one(state: AppState, model: ModelState, text: str) -> dict[str, Any]:
+    """The /v1/score answer for one text: from the decision cache when it has it."""
     cache = state.shared.cache if state.shared is not None else None
     if cache is None:
         result = (await _score_texts(state, model, [text], kind="single"))[0]
@@ -218,11 +221,20 @@ async def score(body: ScoreItem, request: Request) -> JSONResponse:
             await cache.put(key, CachedScore(result["score"], result["tier"]))
     result["model_version"] = model.scorer.model_version
     result["thresholds"] = model.thresholds
-    return JSONResponse(result)
+    return result
+
+
+def json_body(content: Any) -> bytes:
+    """Compact JSON encoded in Rust (pydantic-core): several times faster than `json.dumps`."""
+    return to_json(content)
+
+
+def json_response(content: Any) -> Response:
+    return Response(json_body(content), media_type="application/json")
 
 
 @router.post("/v1/score/batch", response_model=BatchResponse, responses=ERRORS)
-async def score_batch(body: BatchRequest, request: Request) -> JSONResponse:
+async def score_batch(body: BatchRequest, request: Request) -> Response:
     state = request_state(request)
     model = _model(state)
     field, texts = body.texts()
@@ -235,7 +247,7 @@ async def score_batch(body: BatchRequest, request: Request) -> JSONResponse:
             code="batch_too_large",
         )
     results = await _score_texts(state, model, texts, kind="batch")
-    return JSONResponse(
+    return json_response(
         {
             "model_version": model.scorer.model_version,
             "thresholds": model.thresholds,
