@@ -24,7 +24,7 @@ def ensure_static_embedder(
     """Load the cached static embedder, distilling it first when absent."""
     if not (directory / "model.safetensors").is_file():
         distill_to(directory, pca_dims=pca_dims)
-    return StaticEmbedder.load(directory)
+    return StaticEmbedder.load(directory, parallel=True)  # training embeds thousands at once
 
 
 def distill_to(directory: Path, *, pca_dims: int = PCA_DIMS) -> None:

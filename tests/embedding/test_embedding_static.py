@@ -30,6 +30,32 @@ def test_matches_model2vec_encode() -> None:
     assert ours.shape == (len(texts), 256)
     np.testing.assert_allclose(ours, reference, atol=1e-4)
     assert not ours[1].any()  # empty text: zero vector, as model2vec returns
+    # training tokenises on the thread pool, serving on the calling thread: same vectors
+    parallel = StaticEmbedder.load(DEFAULT, parallel=True).embed(texts)
+    np.testing.assert_array_equal(ours, parallel)
+
+
+def test_serving_tokenises_on_the_calling_thread(tmp_path: Path) -> None:
+    """The thread pool's spinning workers cost a server ~1 ms CPU a request (see the class)."""
+    from tests.server.helpers import make_static_artifact
+
+    make_static_artifact(tmp_path)
+    calls: list[str] = []
+
+    class Spy:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            return getattr(self.inner, name)
+
+    for parallel, expected in ((False, "encode"), (True, "encode_batch_fast")):
+        embedder = StaticEmbedder.load(tmp_path / "embedder", parallel=parallel)
+        embedder._tokenizer = Spy(embedder._tokenizer)
+        calls.clear()
+        embedder.embed(["prove x", "hi"])
+        assert set(calls) == {expected}
 
 
 def test_missing_weights_name_the_files(tmp_path: Path) -> None:

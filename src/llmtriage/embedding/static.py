@@ -25,10 +25,18 @@ WEIGHT_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 
 
 class StaticEmbedder:
+    """`parallel=True` tokenises batches on the tokenizers library's thread pool: right
+    for training (thousands of prompts), wrong for a server. The pool's threads spin
+    while waiting for work and wake on other cores; in the proxy benchmark that cost
+    ~1 ms of CPU per request and, with another process busy on the second core,
+    turned a 2 ms p50 into 200 ms. Serving therefore tokenises on the calling thread.
+    """
+
     kind = "static"
 
-    def __init__(self, model: Any, *, fingerprint: str) -> None:
+    def __init__(self, model: Any, *, fingerprint: str, parallel: bool = False) -> None:
         self._fingerprint = fingerprint
+        self._parallel = parallel
         self._tokenizer = model.tokenizer  # truncates at model.max_length tokens
         # float16 arithmetic is emulated in numpy and slow: keep a float32 copy and round
         # the mean back to float16, which is what model2vec's float16 mean returns
@@ -40,7 +48,7 @@ class StaticEmbedder:
         self._dim = int(model.dim)
 
     @classmethod
-    def load(cls, path: Path) -> StaticEmbedder:
+    def load(cls, path: Path, *, parallel: bool = False) -> StaticEmbedder:
         missing = [name for name in WEIGHT_FILES if not (path / name).is_file()]
         if missing:
             raise EmbedderUnavailable(
@@ -50,7 +58,7 @@ class StaticEmbedder:
         from model2vec import StaticModel  # imported here: only this backend needs it
 
         model = StaticModel.from_pretrained(str(path))
-        return cls(model, fingerprint=fingerprint_dir(path))
+        return cls(model, fingerprint=fingerprint_dir(path), parallel=parallel)
 
     @property
     def fingerprint(self) -> str:
@@ -62,7 +70,11 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         cut = [valid_utf8(t[: self._max_chars]) for t in texts]
-        encodings = self._tokenizer.encode_batch_fast(cut, add_special_tokens=False)
+        tokenizer = self._tokenizer
+        if self._parallel:
+            encodings = tokenizer.encode_batch_fast(cut, add_special_tokens=False)
+        else:
+            encodings = [tokenizer.encode(text, add_special_tokens=False) for text in cut]
         out = np.zeros((len(cut), self._dim), dtype=np.float32)
         for row, encoding in enumerate(encodings):
             ids = np.array(encoding.ids, dtype=np.intp)
