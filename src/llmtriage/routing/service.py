@@ -39,10 +39,16 @@ from llmtriage.fallback import (
 )
 from llmtriage.providers import PROVIDERS, Endpoint, Provider, ProviderKind, Timeouts
 from llmtriage.providers.errors import ProviderKeyMissing
+from llmtriage.providers.transport import PoolLimits, open_client
 from llmtriage.providers.types import ChatRequest, ChatResponse
 from llmtriage.routing.auth import ClientKeys, bearer_token, hash_key
 from llmtriage.routing.cascading import CascadeInfo, Cascader, Served, load_confidence
-from llmtriage.routing.config import DeploymentConfig, FallbackConfig, RoutingConfig
+from llmtriage.routing.config import (
+    DeploymentConfig,
+    FallbackConfig,
+    RoutingConfig,
+    UpstreamConfig,
+)
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError
@@ -331,15 +337,13 @@ async def open_routing(
     *,
     env: Mapping[str, str],
     providers: Mapping[str, ProviderKind] = PROVIDERS,
-    limits: httpx.Limits | None = None,
     score_cache: ScopedCache | None = None,
     breaker_store: Store | None = None,
     breaker_keys: KeySpace | None = None,
     fallback_metrics: FallbackMetrics | None = None,
 ) -> AsyncIterator[RoutingService]:
     """A service that owns its httpx client: use from the app's lifespan."""
-    limits = limits or httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    async with httpx.AsyncClient(limits=limits) as client:
+    async with upstream_client(config.upstream) as client:
         yield build_routing(
             config,
             scorer,
@@ -351,3 +355,21 @@ async def open_routing(
             breaker_keys=breaker_keys,
             fallback_metrics=fallback_metrics,
         )
+
+
+def upstream_client(config: UpstreamConfig) -> httpx.AsyncClient:
+    """The providers' shared client, as `config.upstream` asks."""
+    if config.transport == "lean":
+        return open_client(
+            PoolLimits(
+                max_connections=config.max_connections,
+                max_keepalive=config.max_keepalive,
+                keepalive_expiry_s=config.keepalive_expiry_s,
+            )
+        )
+    limits = httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_keepalive,
+        keepalive_expiry=config.keepalive_expiry_s,
+    )
+    return httpx.AsyncClient(limits=limits)
