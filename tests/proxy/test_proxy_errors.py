@@ -140,3 +140,28 @@ async def test_embedded_default_without_keys(tiny_artifact: Path) -> None:
     error = chat.json()["error"]
     assert error["code"] == "provider_key_missing" and error["type"] == "service_unavailable"
     assert "'gpt-4o-mini'" in error["message"] and "OPENAI_API_KEY" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/route"])
+def test_request_bodies_are_checked_before_routing(proxy_url: str, path: str) -> None:
+    auth = {"authorization": f"Bearer {CLIENT_KEY}"}
+    body = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}'
+
+    def post(content: bytes, **headers: str) -> httpx.Response:
+        return httpx.post(proxy_url + path, content=content, headers=auth | headers)
+
+    # no Content-Type: parsed as JSON, as FastAPI does
+    assert post(body).status_code == 200
+    assert post(body, **{"content-type": "application/json; charset=utf-8"}).status_code == 200
+    errors = {
+        415: post(body, **{"content-type": "text/plain"}),
+        400: post(b'{"model": "auto", "messages": [', **{"content-type": "application/json"}),
+        422: post(b'{"model": "auto"}', **{"content-type": "application/json"}),
+    }
+    for status, response in errors.items():
+        assert response.status_code == status, response.text
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    assert errors[422].json()["error"]["param"] == "messages"
+    # a bad key is refused before the body is looked at
+    refused = httpx.post(proxy_url + path, content=b"{", headers={"authorization": "Bearer x"})
+    assert refused.status_code == 401

@@ -42,7 +42,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, cast, get_type_hints
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -74,6 +74,7 @@ from llmtriage.routing.service import RoutingService, open_routing
 from llmtriage.routing.streaming import RoutedStream
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.errors import error_body, error_response
+from llmtriage.server.routes.score import parse_json_body
 from llmtriage.server.state import STATE_KEY, AppState
 from llmtriage.server.telemetry import CallTelemetry, call_telemetry
 from llmtriage.store.decision_cache import ScopedCache
@@ -124,10 +125,17 @@ def _error(exc: LlmtriageError) -> Response:
 
 
 class ProxyRoute(APIRoute):
-    """Maps routing and provider errors to OpenAI-style responses for this router's routes."""
+    """Maps routing and provider errors to OpenAI-style responses for this router's routes.
+
+    Endpoints shaped `f(body: ChatRequest, request, service)` skip FastAPI's request
+    handler: the body is parsed and validated in one pydantic-core call and the
+    (authorised) routing service is looked up directly. FastAPI's dependency solving
+    and second validation pass cost ~0.1 ms a request, 7% of a proxied call. Errors
+    take the same exception handlers; the signature still documents the route.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        handler = self._direct_handler() or super().get_route_handler()
 
         async def handle(request: Request) -> Response:
             try:
@@ -136,6 +144,22 @@ class ProxyRoute(APIRoute):
                 return _error(exc)
 
         return handle
+
+    def _direct_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]] | None:
+        if get_type_hints(self.endpoint).get("body") is not ChatRequest:
+            return None
+        endpoint = cast(Callable[..., Coroutine[Any, Any, Response]], self.endpoint)
+
+        async def handler(request: Request) -> Response:
+            service = cast(RoutingService, request.app.state.routing)
+            # Before the body: a client without a valid key learns nothing about it.
+            service.authorize(request.headers.get("authorization"))
+            # FastAPI parses a body without Content-Type as JSON too; keep that leniency.
+            content_type = request.headers.get("content-type", "application/json")
+            body = parse_json_body(ChatRequest, content_type, await request.body())
+            return await endpoint(body, request, service)
+
+        return handler
 
 
 router = APIRouter(route_class=ProxyRoute, tags=["proxy"])
