@@ -6,8 +6,10 @@ Three processes, so that none steals the others' event loop:
                    whether or not earlier ones finished; latency is measured from
                    the scheduled start, so a stall is not hidden)
     upstream       a fake OpenAI chat-completions endpoint that answers at once
-    proxy          the llmtriage proxy (uvicorn, uvloop, httptools) routing
-                   `model: auto` with the classifier to that upstream
+    proxy          the whole llmtriage service as `llmtriage serve` builds it
+                   (uvicorn, uvloop, httptools; middleware, metrics, telemetry),
+                   routing `model: auto` with the classifier to that upstream; the
+                   decision cache is off, so every request is scored
 
 The same load runs first against the upstream directly, then through the proxy;
 overhead is the difference of the percentiles. Target: p50 ≤ 2 ms, p99 ≤ 10 ms.
@@ -25,15 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -129,33 +129,22 @@ def _serve(app: Any, *, lifespan: str) -> None:
 
 
 def _proxy_app(upstream: str, model_dir: str | None) -> Any:
-    from fastapi import FastAPI
+    """The service `llmtriage serve` runs (create_service: guard and metrics middleware,
+    telemetry, /v1/stats aggregates, the GC frozen after start-up), with the decision
+    cache off so that every request is scored and routed afresh."""
+    from llmtriage.server.app import create_service
+    from llmtriage.server.settings import ServeSettings
 
-    from llmtriage.routing import parse_routing_config
-    from llmtriage.routing.yaml_source import YamlSource
-    from llmtriage.scoring.scorer import Scorer
-    from llmtriage.server.errors import install_error_handlers
-    from llmtriage.server.routes import proxy
-
-    source, data = YamlSource.parse(CONFIG.format(upstream=upstream), "bench-routing.yaml")
-    config = parse_routing_config(data, source)
-    scorer = Scorer.load(model_dir or _tiny_artifact())
-
-    routing = proxy.routing_lifespan(config, env={}, scorer=lambda _: scorer)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with routing(app):
-            # as `llmtriage serve` does (ServeSettings.gc_freeze): keep start-up objects
-            # out of full collections, which otherwise show as p99 spikes
-            gc.collect()
-            gc.freeze()
-            yield
-
-    app = FastAPI(lifespan=lifespan)
-    install_error_handlers(app)
-    app.include_router(proxy.router)
-    return app
+    folder = Path(tempfile.mkdtemp(prefix="llmtriage-bench-"))
+    config = folder / "bench-routing.yaml"
+    config.write_text(CONFIG.format(upstream=upstream))
+    settings = ServeSettings(
+        model=Path(model_dir) if model_dir else _tiny_artifact(),
+        routing_config=config,
+        cache_ttl_s=0,
+        gc_freeze=True,
+    )
+    return create_service(settings, env={})
 
 
 def _tiny_artifact() -> Path:
