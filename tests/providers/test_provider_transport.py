@@ -97,27 +97,31 @@ async def test_chunked_answer_streams_in_pieces() -> None:
     assert server.connections == 1  # read to the end: reused
 
 
-async def test_close_delimited_body_ends_with_the_connection() -> None:
-    async def answer(_: bytes) -> bytes | None:
-        return None
+@asynccontextmanager
+async def answer_then_close(raw: bytes) -> AsyncIterator[int]:
+    """A server that reads one request head, writes `raw` and closes; yields its port."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end")
+        writer.write(raw)
         await writer.drain()
         writer.close()
 
     listener = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
     try:
-        async with open_client() as client:
-            response = await client.get(f"http://127.0.0.1:{port}/")
-            assert response.text == "until the end"
-            transport = client._transport
-            assert isinstance(transport, LeanTransport)
-            assert not transport._idle.get(("http", "127.0.0.1", port))  # not reusable
+        yield listener.sockets[0].getsockname()[1]
     finally:
         listener.close()
+
+
+async def test_close_delimited_body_ends_with_the_connection() -> None:
+    raw = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end"
+    async with answer_then_close(raw) as port, open_client() as client:
+        response = await client.get(f"http://127.0.0.1:{port}/")
+        assert response.text == "until the end"
+        transport = client._transport
+        assert isinstance(transport, LeanTransport)
+        assert not transport._idle.get(("http", "127.0.0.1", port))  # not reusable
 
 
 async def test_server_closing_an_idle_connection_is_noticed() -> None:
@@ -171,23 +175,9 @@ async def test_refused_connection_is_connect_error() -> None:
     ],
 )
 async def test_broken_answers_are_protocol_errors(raw: bytes) -> None:
-    async def answer(_: bytes) -> bytes | None:
-        return raw
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(raw)
-        await writer.drain()
-        writer.close()
-
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        async with open_client() as client:
-            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
-                await client.get(f"http://127.0.0.1:{port}/")
-    finally:
-        listener.close()
+    async with answer_then_close(raw) as port, open_client() as client:
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            await client.get(f"http://127.0.0.1:{port}/")
 
 
 async def test_pool_limit_queues_then_times_out() -> None:
