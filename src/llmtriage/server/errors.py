@@ -185,14 +185,12 @@ class GuardMiddleware:
         except Exception as exc:  # the one catch-all: the last line before a bare 500
             log_crash(scope, exc)
             if not started:
-                await send_error(
-                    send,
-                    ApiError(
-                        "internal error while handling the request",
-                        status=500,
-                        code="internal_error",
-                    ),
-                )
+                await send_error(send, internal_error())
+
+
+def internal_error() -> ApiError:
+    """What a client sees of a crash: no exception text (it may quote the prompt)."""
+    return ApiError("internal error while handling the request", status=500, code="internal_error")
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -23,7 +23,7 @@ import time
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmtriage.server.errors import ApiError, log_crash, send_error
+from llmtriage.server.errors import internal_error, log_crash, send_error
 from llmtriage.server.routes.score import ScoreItem, json_body, score_one
 from llmtriage.server.state import AppState
 
@@ -65,19 +65,17 @@ class FastScorePath:
         except ValidationError:
             await self.app(scope, _replay(raw, False, receive), send)
             return
-        status = 200
         model = self.state.model
+        if model is None:  # `accepts` saw it loaded; should that change, the app says 503
+            await self.app(scope, _replay(raw, False, receive), send)
+            return
+        status = 200
         try:
-            if model is None:  # unloaded while the body streamed in
-                raise ApiError("model not loaded", status=503, code="not_ready")
             body = json_body(await score_one(self.state, model, item.text()))
         except Exception as exc:  # the guard's rule: a crash becomes an OpenAI-shaped 500
             log_crash(scope, exc)
             status = 500
-            await send_error(
-                send, ApiError("internal error while handling the request", status=500,
-                               code="internal_error"),
-            )  # fmt: skip
+            await send_error(send, internal_error())
         else:
             headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
