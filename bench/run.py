@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import cache, http, inprocess, machine, proxy_overhead, report
+from bench import asgi, cache, http, inprocess, machine, proxy_overhead, report
 from bench.core import Context, Section, SectionResult
 
 SECTIONS: dict[str, Section] = {
@@ -21,6 +21,7 @@ SECTIONS: dict[str, Section] = {
         Section("static", "scoring", inprocess.static_section),
         Section("transformer", "scoring", inprocess.transformer_section),
         Section("threadpool", "scoring", inprocess.threadpool_section),
+        Section("asgi", "scoring", asgi.asgi_section),
         Section("http", "scoring", http.http_section),
         Section("cache", "cache", cache.cache_section),
         Section("proxy", "proxy", proxy_overhead.proxy_overhead_section),

@@ -2,12 +2,13 @@
 
 FastAPI's stack (error and exception middleware, its telemetry and body-limit
 layers, our guard and metrics middleware, route matching over every route, the
-request object, the response class) costs about twice what scoring a short prompt
-does: 0.45 ms a request in-process against 0.14 ms for the scorer alone on the
-2-core dev machine. A scoring service lives or dies by requests per core, so the
-common case, a well-formed JSON body within the size limit on a ready service, is
-answered here with the very same functions the FastAPI route calls (`score_one`,
-`json_body`), and counted in the same metrics.
+request object, the response class) costs about half of what scoring a short prompt
+does: through the app in-process a request took p50 0.21 ms with it and 0.14 ms
+here, on the 2-core dev machine (`python -m bench.run --only asgi`). A scoring
+service lives or dies by requests per core, so the common case, a well-formed JSON
+body within the size limit on a ready service, is answered here with the very same
+functions the FastAPI route calls (`score_one`, `json_body`), and counted in the
+same metrics.
 
 Anything else, and every error, goes to the FastAPI app unchanged: the body read
 so far is replayed to it, so its validation, 4xx shapes and 500 guard stay the one
