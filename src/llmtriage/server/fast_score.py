@@ -3,7 +3,7 @@
 FastAPI's stack (error and exception middleware, its telemetry and body-limit
 layers, our guard and metrics middleware, route matching over every route, the
 request object, the response class) costs about half of what scoring a short prompt
-does: through the app in-process a request took p50 0.21 ms with it and 0.14 ms
+does: through the app in-process a request took p50 0.21–0.22 ms with it and 0.14 ms
 here, on the 2-core dev machine (`python -m bench.run --only asgi`). A scoring
 service lives or dies by requests per core, so the common case, a well-formed JSON
 body within the size limit on a ready service, is answered here with the very same
