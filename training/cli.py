@@ -15,11 +15,16 @@ from llmtriage.errors import InputError
 DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
 
 
-def _candidates(text: str) -> tuple[tuple[str, float, float], ...]:
+def _candidates(text: str) -> tuple[tuple[str, float, float, bool], ...]:
     out = []
     for item in text.split(","):
-        label, c, balance = item.split(":")
-        out.append((label, float(c), float(balance)))
+        parts = item.split(":")
+        if len(parts) not in (3, 4) or parts[3:] not in ([], ["offsets"]):
+            raise argparse.ArgumentTypeError(
+                f"'{item}': expected LABEL:C:BALANCE or LABEL:C:BALANCE:offsets"
+            )
+        label, c, balance = parts[:3]
+        out.append((label, float(c), float(balance), len(parts) == 4))
     return tuple(out)
 
 
@@ -36,7 +41,14 @@ def register_train(sub: Any) -> None:
         "--candidates",
         type=_candidates,
         default=None,
-        help="LABEL:C:BALANCE,... to compare, e.g. gain:0.1:0.5,weak_wrong:0.1:0",
+        help="LABEL:C:BALANCE[:offsets],... to compare, e.g. gain:0.1:0.5:offsets,weak_wrong:0.1:0",
+    )
+    p.add_argument(
+        "--llmrouter-labels",
+        choices=("tiers", "pair"),
+        default="tiers",
+        help="what the scorer learns from LLMRouter: its cheap vs expensive price tiers "
+        "(default) or the cheapest-vs-strongest pair it is evaluated on",
     )
     p.add_argument("--sample", type=int, help="at most N rows per benchmark (quick runs)")
     p.add_argument("--no-lobo", action="store_true", help="skip leave-one-benchmark-out")
@@ -87,7 +99,8 @@ def _sets(args: argparse.Namespace) -> list[Any]:
     if args.data:
         return [_user_set(args)]
     names = [b for b in str(args.benchmarks).split(",") if b]
-    return [benchmark_set(name) for name in names]
+    tiers = getattr(args, "llmrouter_labels", "tiers") == "tiers"
+    return [benchmark_set(name, tiers=tiers) for name in names]
 
 
 def _embedder(kind: str) -> tuple[Embedder, Path | None]:
@@ -130,7 +143,7 @@ def run_train(args: argparse.Namespace) -> int:
         **({"candidates": args.candidates} if args.candidates else {}),
         lobo=not args.no_lobo,
         jobs=args.jobs,
-        extra={"embedder": args.embedder},
+        extra={"embedder": args.embedder, "llmrouter_labels": args.llmrouter_labels},
     )
     summary = train(sets, embedder, embedder_dir, opts)
     summary["timings"]["total_s"] = time.perf_counter() - start

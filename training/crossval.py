@@ -18,7 +18,14 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from llmtriage_train import metrics
-from llmtriage_train.fit import LinearHeads, balanced_weights, combine, fit_heads, head_targets
+from llmtriage_train.fit import (
+    LinearHeads,
+    balanced_weights,
+    combine,
+    fit_heads,
+    fit_heads_with_offsets,
+    head_targets,
+)
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -34,6 +41,7 @@ class Candidate:
     label: str
     c: float
     balance: float = 0.0  # power of the per-benchmark row weighting (0 = none, 1 = equal)
+    offsets: bool = False  # a free per-benchmark intercept while fitting (fit.py says why)
 
 
 @dataclass(frozen=True)
@@ -54,9 +62,12 @@ def fit_candidate(
     x: sp.csr_matrix, weak: F64, strong: F64, groups: Sequence[str], cand: Candidate
 ) -> LinearHeads:
     weights = balanced_weights(list(groups), cand.balance) if cand.balance > 0 else None
-    return fit_heads(
-        x, head_targets(cand.label, weak, strong), c=cand.c, sample_weight=weights, tol=TOL
-    )
+    targets = head_targets(cand.label, weak, strong)
+    if cand.offsets:
+        return fit_heads_with_offsets(
+            x, targets, np.asarray(groups), c=cand.c, sample_weight=weights, tol=TOL
+        )
+    return fit_heads(x, targets, c=cand.c, sample_weight=weights, tol=TOL)
 
 
 def _fold_scores(

@@ -47,14 +47,18 @@ I64 = npt.NDArray[np.int64]
 class TrainOptions:
     out: Path
     name: str = "default"
-    # (label, C, balance) candidates compared by cross-validation; weak_wrong is kept
-    # in the grid so the label choice is re-measured on every training run
-    candidates: tuple[tuple[str, float, float], ...] = (
-        ("gain", 0.1, 0.5),
-        ("gain", 0.3, 0.5),
-        ("gain", 0.1, 1.0),
-        ("gain", 0.3, 1.0),
-        ("weak_wrong", 0.1, 0.5),
+    # (label, C, balance, per-benchmark offsets) candidates compared by cross-validation;
+    # weak_wrong is kept in the grid so the label choice is re-measured on every run
+    candidates: tuple[tuple[str, float, float, bool], ...] = (
+        ("gain", 0.1, 0.5, False),
+        ("gain", 0.3, 0.5, False),
+        ("gain", 0.1, 1.0, False),
+        ("gain", 0.3, 1.0, False),
+        ("gain", 0.1, 0.5, True),
+        ("gain", 0.3, 0.5, True),
+        ("gain", 0.1, 1.0, True),
+        ("gain", 0.3, 1.0, True),
+        ("weak_wrong", 0.1, 0.5, False),
     )
     block_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     n_buckets: int = 1 << 18
@@ -72,8 +76,10 @@ class Pooled:
 
     sets: list[RoutingSet]
     raw: RawFeatures
-    weak: F64
+    weak: F64  # the evaluated pair: held-out and leave-one-out APGR
     strong: F64
+    learn_weak: F64  # what the heads are fitted on and cross-validation scores against
+    learn_strong: F64
     set_of_row: list[str]
     split: list[str | None]
     prompts: list[str]
@@ -95,6 +101,8 @@ def pool(sets: Sequence[RoutingSet], cache: EmbeddingCache, opts: TrainOptions) 
         raw=raw,
         weak=np.concatenate([s.weak for s in sets]),
         strong=np.concatenate([s.strong for s in sets]),
+        learn_weak=np.concatenate([s.learns.weak for s in sets]),
+        learn_strong=np.concatenate([s.learns.strong for s in sets]),
         set_of_row=[s.name for s in sets for _ in s.prompts],
         split=[x for s in sets for x in s.split],
         prompts=prompts,
@@ -105,7 +113,7 @@ def _fit(data: Pooled, rows: I64, cand: Candidate, opts: TrainOptions) -> tuple[
     scaling = Scaling.fit(data.raw.rows(rows), opts.block_weights)
     x = scaling.matrix(data.raw.rows(rows))
     groups = [data.set_of_row[i] for i in rows]
-    heads = fit_candidate(x, data.weak[rows], data.strong[rows], groups, cand)
+    heads = fit_candidate(x, data.learn_weak[rows], data.learn_strong[rows], groups, cand)
     return scaling, heads
 
 
@@ -116,11 +124,11 @@ def _predict(data: Pooled, rows: I64, scaling: Scaling, heads: Any, label: str) 
 def select(data: Pooled, train: I64, opts: TrainOptions) -> list[CvResult]:
     scaling = Scaling.fit(data.raw.rows(train), opts.block_weights)
     x: sp.csr_matrix = scaling.matrix(data.raw.rows(train))
-    candidates = [Candidate(label, c, balance) for label, c, balance in opts.candidates]
+    candidates = [Candidate(*spec) for spec in opts.candidates]
     return cross_validate(
         x,
-        data.weak[train],
-        data.strong[train],
+        data.learn_weak[train],
+        data.learn_strong[train],
         [data.set_of_row[i] for i in train],
         fold_ids([data.prompts[i] for i in train], opts.folds),
         candidates,
@@ -128,15 +136,21 @@ def select(data: Pooled, train: I64, opts: TrainOptions) -> list[CvResult]:
     )
 
 
-def _lobo_one(data: Pooled, left_out: str, cand: Candidate, opts: TrainOptions) -> float:
+def _lobo_one(
+    data: Pooled, left_out: str, cand: Candidate, opts: TrainOptions
+) -> tuple[float, float, float]:
+    """APGR on every row of `left_out` (its evaluated pair) and its 95% bootstrap interval."""
     others = [s.name for s in data.sets if s.name != left_out]
     scaling, heads = _fit(data, data.where(sets=others), cand, opts)
     rows = data.where(sets=[left_out])
     scores = _predict(data, rows, scaling, heads, cand.label)
-    return metrics.apgr(scores, data.weak[rows], data.strong[rows])
+    ci = metrics.bootstrap_ci(metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300)
+    return metrics.apgr(scores, data.weak[rows], data.strong[rows]), ci[1], ci[2]
 
 
-def leave_one_out(data: Pooled, cand: Candidate, opts: TrainOptions) -> dict[str, float]:
+def leave_one_out(
+    data: Pooled, cand: Candidate, opts: TrainOptions
+) -> dict[str, tuple[float, float, float]]:
     names = [s.name for s in data.sets]
     results = Parallel(n_jobs=opts.jobs)(
         delayed(_lobo_one)(data, name, cand, opts)
@@ -150,9 +164,11 @@ def calibration(
 ) -> dict[str, Any]:
     """Brier score and reliability curve of each head on binary-labelled test rows."""
     probs = heads.probs(scaling.matrix(data.raw.rows(rows)))
-    labels = {"strong_good": data.strong[rows], "weak_good": data.weak[rows]}
+    # against what each head was fitted on (LLMRouter: tier means, so soft and skipped)
+    weak, strong = data.learn_weak[rows], data.learn_strong[rows]
+    labels = {"strong_good": strong, "weak_good": weak}
     if label == "weak_wrong":
-        labels = {"weak_wrong": 1.0 - data.weak[rows]}
+        labels = {"weak_wrong": 1.0 - weak}
     out: dict[str, Any] = {}
     for i, (head, y) in enumerate(labels.items()):
         binary = np.isin(y, (0.0, 1.0))
@@ -201,7 +217,9 @@ def train(
     scaling, heads = _fit(data, train_rows, best.candidate, opts)
     timings["final_fit_s"] = time.perf_counter() - t
 
-    ops = operating_points(best.oof_scores, data.weak[train_rows], data.strong[train_rows])
+    ops = operating_points(
+        best.oof_scores, data.learn_weak[train_rows], data.learn_strong[train_rows]
+    )
     thresholds = Thresholds(
         tiers=["weak", "strong"],
         cutpoints=[ops[opts.default_operating_point]],
@@ -225,9 +243,11 @@ def train(
     calib = calibration(data, test_rows, scaling, heads, best.candidate.label)
 
     lobo: dict[str, float] = {}
+    lobo_ci: dict[str, list[float]] = {}
     if opts.lobo and len(data.sets) > 1:
         t = time.perf_counter()
-        lobo = leave_one_out(data, best.candidate, opts)
+        for name, (apgr, lo, hi) in leave_one_out(data, best.candidate, opts).items():
+            lobo[name], lobo_ci[name] = apgr, [lo, hi]
         timings["leave_one_out_s"] = time.perf_counter() - t
 
     throughput = embed_throughput(embedder, data.prompts)
@@ -237,6 +257,7 @@ def train(
                 "label": r.candidate.label,
                 "C": r.candidate.c,
                 "balance": r.candidate.balance,
+                "offsets": r.candidate.offsets,
                 "cv_mean_apgr": r.mean_apgr,
                 "cv_apgr_per_benchmark": r.per_set,
             }
@@ -246,16 +267,27 @@ def train(
             "label": best.candidate.label,
             "C": best.candidate.c,
             "balance": best.candidate.balance,
+            "offsets": best.candidate.offsets,
         },
         "held_out": {k: {**v.to_dict(), "apgr_ci95": held_out_ci[k]} for k, v in held_out.items()},
         "leave_one_benchmark_out": lobo,
+        "leave_one_benchmark_out_ci95": lobo_ci,
         "leave_one_benchmark_out_mean": float(np.mean(list(lobo.values()))) if lobo else None,
         "calibration": calib,
+        # benchmarks whose scorer learns other labels than the pair APGR is measured on
+        "learned_from": {
+            s.name: {
+                "evaluated": f"{s.weak_model} vs {s.strong_model}",
+                "learned": f"{s.target.weak_model} vs {s.target.strong_model}",
+            }
+            for s in data.sets
+            if s.target is not None
+        },
         "embedder_prompts_per_s": throughput,
         "timings": timings,
     }
-    weak_models = sorted({s.weak_model for s in data.sets})
-    strong_models = sorted({s.strong_model for s in data.sets})
+    weak_models = sorted({s.learns.weak_model for s in data.sets})
+    strong_models = sorted({s.learns.strong_model for s in data.sets})
     manifest = export_artifact(
         opts.out,
         name=opts.name,
@@ -272,9 +304,11 @@ def train(
             DataRef(
                 source=s.name,
                 rows=int((idx := s.indices("train")).size),
-                sha256=data_checksum([s.prompts[i] for i in idx], s.weak[idx], s.strong[idx]),
-                weak_model=s.weak_model,
-                strong_model=s.strong_model,
+                sha256=data_checksum(
+                    [s.prompts[i] for i in idx], s.learns.weak[idx], s.learns.strong[idx]
+                ),
+                weak_model=s.learns.weak_model,
+                strong_model=s.learns.strong_model,
             )
             for s in data.sets
         ],
@@ -282,6 +316,7 @@ def train(
         hyperparameters={
             "C": best.candidate.c,
             "benchmark_balance_power": best.candidate.balance,
+            "benchmark_offsets": best.candidate.offsets,
             "label_selection": "mean out-of-fold APGR over benchmarks, "
             f"{opts.folds}-fold CV on training rows",
             "block_weights": list(opts.block_weights),

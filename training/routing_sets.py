@@ -1,14 +1,20 @@
 """Weak-vs-strong routing sets: the prompts plus the two models' quality on each.
 
-A benchmark (or a user's outcomes file) names many models; a router trains on one
-pair. RouteLLM files name their pair; for LLMRouter we take the cheapest and the
-strongest of its nine models, chosen on the train split only.
+A benchmark (or a user's outcomes file) names many models. RouteLLM files name their
+pair. LLMRouter has nine: it is evaluated on its cheapest and strongest model (chosen
+on the train split only), but the scorer learns from two price tiers, the mean quality
+of the cheap models against the mean of the expensive ones that beat them all. One
+pair's 0/1 outcomes say as much about those two models as about the prompt; the tier
+means say whether a prompt needs a bigger model, which is what a default scorer
+routing somebody else's pair has to know (docs/model-experiments.md has the figures).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,19 +32,37 @@ F64 = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
+class Target:
+    """What the scorer learns from, when it is not the evaluated pair itself."""
+
+    weak: F64
+    strong: F64
+    weak_model: str
+    strong_model: str
+
+
+@dataclass(frozen=True)
 class RoutingSet:
     name: str
     prompts: list[str]
-    weak: F64
+    weak: F64  # quality of the evaluated pair: what APGR is measured on
     strong: F64
     split: list[str | None]
     weak_model: str
     strong_model: str
+    target: Target | None = None  # training labels; None: learn the evaluated pair
 
     def __len__(self) -> int:
         return len(self.prompts)
 
+    @property
+    def learns(self) -> Target:
+        if self.target is not None:
+            return self.target
+        return Target(self.weak, self.strong, self.weak_model, self.strong_model)
+
     def rows(self, idx: npt.NDArray[np.int64]) -> RoutingSet:
+        t = self.target
         return RoutingSet(
             self.name,
             [self.prompts[i] for i in idx],
@@ -47,6 +71,7 @@ class RoutingSet:
             [self.split[i] for i in idx],
             self.weak_model,
             self.strong_model,
+            None if t is None else Target(t.weak[idx], t.strong[idx], t.weak_model, t.strong_model),
         )
 
     def indices(self, split: str) -> npt.NDArray[np.int64]:
@@ -67,11 +92,57 @@ def from_outcomes(name: str, outcomes: Outcomes, weak: str, strong: str) -> Rout
     )
 
 
-def benchmark_set(name: str, root: Path | None = None) -> RoutingSet:
+def price_tiers(
+    outcomes: Outcomes, models_info: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """(cheap tier, expensive tier) of `outcomes.models`.
+
+    Prices (input + output) split at their largest ratio between neighbours; the cheap
+    tier is every model below the split, the expensive tier every model above it that
+    beats each cheap model's mean quality on the train split (paying more for a model
+    that is no better is not a routing choice). Quality never looks at test rows.
+    """
+    missing = [m for m in outcomes.models if m not in models_info]
+    if missing:
+        raise ValueError(f"no price for models {missing}")
+    price = {
+        m: float(models_info[m]["input_price"]) + float(models_info[m]["output_price"])
+        for m in outcomes.models
+    }
+    levels = sorted(set(price.values()))
+    if len(levels) < 2 or levels[0] <= 0:
+        raise ValueError("price tiers need at least two distinct positive prices")
+    cut = max(range(1, len(levels)), key=lambda i: levels[i] / levels[i - 1])
+    train = np.array([s == "train" for s in outcomes.split])
+    rows = outcomes.subset(train) if train.any() else outcomes
+    mean = {m: float(rows.column(m).mean()) for m in outcomes.models}
+    cheap = sorted(m for m in outcomes.models if price[m] < levels[cut])
+    best_cheap = max(mean[m] for m in cheap)
+    dear = sorted(m for m in outcomes.models if price[m] >= levels[cut] and mean[m] > best_cheap)
+    if not dear:
+        raise ValueError("no expensive model beats the cheap ones on the train split")
+    return cheap, dear
+
+
+def tier_target(outcomes: Outcomes, cheap: Sequence[str], dear: Sequence[str]) -> Target:
+    return Target(
+        weak=np.mean([outcomes.column(m) for m in cheap], axis=0),
+        strong=np.mean([outcomes.column(m) for m in dear], axis=0),
+        weak_model="mean of " + ", ".join(cheap),
+        strong_model="mean of " + ", ".join(dear),
+    )
+
+
+def benchmark_set(name: str, root: Path | None = None, *, tiers: bool = True) -> RoutingSet:
+    """A benchmark's routing set. `tiers=False` makes LLMRouter learn its evaluated pair."""
     outcomes = load_benchmark(name, root)
     if name == "llmrouter":
         from llmtriage_train.datasets import data_root
 
-        weak, strong = cheapest_and_strongest(outcomes, llmrouter_models(root or data_root()))
-        return from_outcomes(name, outcomes, weak, strong)
+        info = llmrouter_models(root or data_root())
+        weak, strong = cheapest_and_strongest(outcomes, info)
+        pair = from_outcomes(name, outcomes, weak, strong)
+        if not tiers:
+            return pair
+        return replace(pair, target=tier_target(outcomes, *price_tiers(outcomes, info)))
     return from_outcomes(name, outcomes, WEAK, STRONG)

@@ -145,14 +145,23 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
     hp, chosen = manifest.hyperparameters, manifest.metrics["chosen"]
     opts = TrainOptions(
         out=scorer_dir,  # not written: only pool() and select() run
-        candidates=((chosen["label"], float(hp["C"]), float(hp["benchmark_balance_power"])),),
+        candidates=(
+            (
+                chosen["label"],
+                float(hp["C"]),
+                float(hp["benchmark_balance_power"]),
+                bool(hp.get("benchmark_offsets", False)),
+            ),
+        ),
         block_weights=tuple(hp["block_weights"]),
         n_buckets=int(hp["n_buckets"]),
         max_chars=manifest.max_chars,
         lobo=False,
         jobs=1,
     )
-    sets = [benchmark_set(ref.source, root) for ref in manifest.training_data]
+    # what the artifact learnt from LLMRouter (artifacts older than the option: its pair)
+    tiers = hp.get("llmrouter_labels", "pair") == "tiers"
+    sets = [benchmark_set(ref.source, root, tiers=tiers) for ref in manifest.training_data]
     data = pool(sets, EmbeddingCache(embedder), opts)
     train = data.where(split="train")
     (cv,) = select(data, train, opts)

@@ -13,6 +13,26 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
+def _interval(ci: list[float] | None) -> str:
+    return f" [{ci[0]:.2f}–{ci[1]:.2f}]" if ci else ""
+
+
+def _learned_from(learned: dict[str, dict[str, str]]) -> list[str]:
+    if not learned:
+        return []
+    return [
+        "Learnt from other labels than the pair it is evaluated on "
+        "(cross-validation scores against what is learnt; held-out and leave-one-out "
+        "against the evaluated pair):",
+        "",
+        *[
+            f"- {k}: learns {v['learned']}; evaluated on {v['evaluated']}"
+            for k, v in learned.items()
+        ],
+        "",
+    ]
+
+
 def render(summary: dict[str, Any], *, model_dir: str) -> str:
     held = summary["held_out"]
     lines = [
@@ -20,8 +40,11 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         "",
         f"Chosen by cross-validation on training rows: label **{summary['chosen']['label']}**, "
         f"C = {summary['chosen']['C']}, benchmark balance power "
-        f"{summary['chosen']['balance']}. Held-out splits are never used for any choice.",
+        f"{summary['chosen']['balance']}, per-benchmark offsets "
+        f"{'on' if summary['chosen'].get('offsets') else 'off'}. "
+        "Held-out splits are never used for any choice.",
         "",
+        *_learned_from(summary.get("learned_from") or {}),
         "## Held-out splits (RouteLLM's best router per benchmark in brackets)",
         "",
         "| benchmark | n | APGR [95% CI] | APGR 10-bin | CPT(50%) | CPT(80%) | AUC "
@@ -42,26 +65,29 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         )
     lobo = summary.get("leave_one_benchmark_out") or {}
     if lobo:
+        ci = summary.get("leave_one_benchmark_out_ci95") or {}
         lines += [
             "",
             "## Leave one benchmark out (train on the others, test on all rows of this one)",
             "",
-            "| left out | APGR |",
+            "| left out | APGR [95% CI] |",
             "|---|---|",
-            *[f"| {k} | {v:.3f} |" for k, v in lobo.items()],
+            *[f"| {k} | {v:.3f}{_interval(ci.get(k))} |" for k, v in lobo.items()],
             f"| **mean** | **{summary['leave_one_benchmark_out_mean']:.3f}** (target ≥ 0.56) |",
         ]
     lines += [
         "",
         "## Model selection (out-of-fold APGR on the training rows)",
         "",
-        "| label | C | balance | mean (benchmarks ≥ 100 rows) | per benchmark |",
-        "|---|---|---|---|---|",
+        "| label | C | balance | offsets | mean (benchmarks ≥ 100 rows) | per benchmark |",
+        "|---|---|---|---|---|---|",
     ]
     for r in summary["selection"]:
         per = ", ".join(f"{k} {v:.3f}" for k, v in r["cv_apgr_per_benchmark"].items())
+        offsets = "on" if r.get("offsets") else "off"
         lines.append(
-            f"| {r['label']} | {r['C']} | {r['balance']} | {r['cv_mean_apgr']:.3f} | {per} |"
+            f"| {r['label']} | {r['C']} | {r['balance']} | {offsets} "
+            f"| {r['cv_mean_apgr']:.3f} | {per} |"
         )
     lines += [
         "",
