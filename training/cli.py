@@ -45,10 +45,10 @@ def register_train(sub: Any) -> None:
     )
     p.add_argument(
         "--llmrouter-labels",
-        choices=("tiers", "pair"),
-        default="tiers",
-        help="what the scorer learns from LLMRouter: its cheap vs expensive price tiers "
-        "(default) or the cheapest-vs-strongest pair it is evaluated on",
+        choices=("pair", "tiers"),
+        default="pair",
+        help="what the scorer learns from LLMRouter: the cheapest-vs-strongest pair it is "
+        "evaluated on (default), or its cheap vs expensive price tiers",
     )
     p.add_argument("--sample", type=int, help="at most N rows per benchmark (quick runs)")
     p.add_argument("--no-lobo", action="store_true", help="skip leave-one-benchmark-out")
@@ -99,7 +99,7 @@ def _sets(args: argparse.Namespace) -> list[Any]:
     if args.data:
         return [_user_set(args)]
     names = [b for b in str(args.benchmarks).split(",") if b]
-    tiers = getattr(args, "llmrouter_labels", "tiers") == "tiers"
+    tiers = getattr(args, "llmrouter_labels", "pair") == "tiers"
     return [benchmark_set(name, tiers=tiers) for name in names]
 
 

@@ -2,11 +2,11 @@
 
 A benchmark (or a user's outcomes file) names many models. RouteLLM files name their
 pair. LLMRouter has nine: it is evaluated on its cheapest and strongest model (chosen
-on the train split only), but the scorer learns from two price tiers, the mean quality
-of the cheap models against the mean of the expensive ones that beat them all. One
-pair's 0/1 outcomes say as much about those two models as about the prompt; the tier
-means say whether a prompt needs a bigger model, which is what a default scorer
-routing somebody else's pair has to know (docs/model-experiments.md has the figures).
+on the train split only) and by default the scorer learns that pair too. The option
+`tiers` makes it learn two price tiers instead, the mean quality of the cheap models
+against the mean of the expensive ones that beat them all: less tied to one pair, it
+transfers better to MMLU and GSM8K but worse to MT-Bench and to LLMRouter's own pair
+(docs/model-experiments.md has the figures).
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def tier_target(outcomes: Outcomes, cheap: Sequence[str], dear: Sequence[str]) -
     )
 
 
-def benchmark_set(name: str, root: Path | None = None, *, tiers: bool = True) -> RoutingSet:
-    """A benchmark's routing set. `tiers=False` makes LLMRouter learn its evaluated pair."""
+def benchmark_set(name: str, root: Path | None = None, *, tiers: bool = False) -> RoutingSet:
+    """A benchmark's routing set. `tiers=True` makes LLMRouter learn its price tiers."""
     outcomes = load_benchmark(name, root)
     if name == "llmrouter":
         from llmtriage_train.datasets import data_root

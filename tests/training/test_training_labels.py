@@ -91,13 +91,13 @@ def test_routing_set_keeps_its_learning_target_through_row_selection() -> None:
     assert part.learns.strong_model == "ts"
 
 
-def test_llmrouter_learns_tiers_unless_asked_for_its_pair() -> None:
-    tiered = benchmark_set("llmrouter", MIRROR)
-    assert (tiered.weak_model, tiered.strong_model) == ("model-b", "model-c")
+def test_llmrouter_learns_its_pair_unless_asked_for_tiers() -> None:
+    assert benchmark_set("llmrouter", MIRROR).target is None
+    tiered = benchmark_set("llmrouter", MIRROR, tiers=True)
+    assert (tiered.weak_model, tiered.strong_model) == ("model-b", "model-c")  # evaluated
     assert tiered.target is not None
     assert tiered.learns.weak_model.startswith("mean of ")
-    assert benchmark_set("llmrouter", MIRROR, tiers=False).target is None
-    assert benchmark_set("gsm8k", MIRROR).target is None
+    assert benchmark_set("gsm8k", MIRROR, tiers=True).target is None
 
 
 def _grouped_problem(seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, list[str]]:

@@ -117,3 +117,10 @@ def test_llmrouter_facts(root: Path) -> None:
     info = llmrouter_models(root)
     assert len(info) == 14 and set(o.models) <= set(info)
     assert cheapest_and_strongest(o, info) == ("gemma-2-9b-it", "llama-3.1-nemotron-51b-instruct")
+    from llmtriage_train.routing_sets import price_tiers
+
+    cheap, dear = price_tiers(o, info)
+    # $0.20–0.40 per million tokens in+out vs $1.80; ChatQA-1.5-70B costs $1.80 but
+    # scores 0.20 on train, below the best cheap model (0.56), so it is no routing choice
+    assert len(cheap) == 6 and "gemma-2-9b-it" in cheap
+    assert dear == ["llama-3.1-nemotron-51b-instruct", "llama-3.3-nemotron-super-49b-v1"]
