@@ -15,16 +15,21 @@ from llmtriage.errors import InputError
 DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
 
 
-def _candidates(text: str) -> tuple[tuple[str, float, float, bool], ...]:
+FLAGS = ("offsets", "products")
+
+
+def _candidates(text: str) -> tuple[tuple[str, float, float, bool, bool], ...]:
     out = []
     for item in text.split(","):
         parts = item.split(":")
-        if len(parts) not in (3, 4) or parts[3:] not in ([], ["offsets"]):
+        if len(parts) < 3 or not set(parts[3:]) <= set(FLAGS):
             raise argparse.ArgumentTypeError(
-                f"'{item}': expected LABEL:C:BALANCE or LABEL:C:BALANCE:offsets"
+                f"'{item}': expected LABEL:C:BALANCE, optionally followed by :offsets "
+                "and/or :products"
             )
         label, c, balance = parts[:3]
-        out.append((label, float(c), float(balance), len(parts) == 4))
+        flags = set(parts[3:])
+        out.append((label, float(c), float(balance), "offsets" in flags, "products" in flags))
     return tuple(out)
 
 
@@ -41,7 +46,8 @@ def register_train(sub: Any) -> None:
         "--candidates",
         type=_candidates,
         default=None,
-        help="LABEL:C:BALANCE[:offsets],... to compare, e.g. gain:0.1:0.5:offsets,weak_wrong:0.1:0",
+        help="LABEL:C:BALANCE[:offsets][:products],... to compare, "
+        "e.g. gain:0.1:0.5:offsets,weak_wrong:0.1:0",
     )
     p.add_argument(
         "--llmrouter-labels",

@@ -42,6 +42,7 @@ class Candidate:
     c: float
     balance: float = 0.0  # power of the per-benchmark row weighting (0 = none, 1 = equal)
     offsets: bool = False  # a free per-benchmark intercept while fitting (fit.py says why)
+    stat_products: bool = False  # second-order prompt statistics (features.stat_products)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from llmtriage.embedding import Embedder
 from llmtriage.scoring.artifact import Weights, save_artifact
-from llmtriage.scoring.features import STAT_NAMES, LexicalSpec
+from llmtriage.scoring.features import STAT_NAMES, LexicalSpec, n_stat_products
 from llmtriage.scoring.manifest import (
     FORMAT_VERSION,
     DataRef,
@@ -38,13 +38,21 @@ LIBRARIES = ("numpy", "scikit-learn", "scipy", "model2vec", "sentence-transforme
 def weights_from(heads: LinearHeads, scaling: Scaling, dim: int) -> Weights:
     w_emb, w_stats, w_lex = scaling.block_weights
     n_stats = len(STAT_NAMES)
+    n_products = n_stat_products(n_stats) if scaling.stat_products else 0
     coef = heads.coef.astype(np.float32)
+    intercept = heads.intercept.astype(np.float32)
     # fold the block weights into the coefficients so serving needs no extra multiply
-    dense = np.concatenate([coef[:, :dim] * w_emb, coef[:, dim : dim + n_stats] * w_stats], axis=1)
-    lexical = coef[:, dim + n_stats :] * w_lex if w_lex > 0 else None
+    stats = coef[:, dim : dim + n_stats] * w_stats
+    products = coef[:, dim + n_stats : dim + n_stats + n_products] * w_stats
+    if scaling.products_mean is not None and scaling.products_scale is not None:
+        # and the products' standardisation: w·(p − m)/s = (w/s)·p − (w/s)·m
+        products = products / scaling.products_scale
+        intercept = intercept - products @ scaling.products_mean
+    dense = np.concatenate([coef[:, :dim] * w_emb, stats, products], axis=1)
+    lexical = coef[:, dim + n_stats + n_products :] * w_lex if w_lex > 0 else None
     return Weights(
         dense_coef=dense,
-        intercept=heads.intercept.astype(np.float32),
+        intercept=intercept.astype(np.float32),
         stats_mean=scaling.stats_mean,
         stats_scale=scaling.stats_scale,
         lexical_coef=lexical,
@@ -108,6 +116,7 @@ def export_artifact(
         if weights.lexical_coef is not None
         else None,
         stats=list(STAT_NAMES),
+        stat_products=scaling.stat_products,
         label=LabelDef(
             kind=label,  # type: ignore[arg-type]
             heads=["strong_good", "weak_good"] if label == "gain" else ["weak_wrong"],

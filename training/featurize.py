@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from llmtriage.scoring.features import LexicalSpec, lexical_counts, stats_matrix
+from llmtriage.scoring.features import LexicalSpec, lexical_counts, stat_products, stats_matrix
 from llmtriage.text import truncate
 from llmtriage_train.embed_cache import EmbeddingCache
 
@@ -74,19 +74,50 @@ class Scaling:
     stats_scale: F32
     idf: F32
     block_weights: tuple[float, float, float]  # embedding, stats, lexical
+    # features.stat_products appended to the stats block, standardised with these
+    # (export folds them into the weights, so serving applies no scaling of its own)
+    products_mean: F32 | None = None
+    products_scale: F32 | None = None
+
+    @property
+    def stat_products(self) -> bool:
+        return self.products_mean is not None
 
     @staticmethod
-    def fit(raw: RawFeatures, block_weights: tuple[float, float, float]) -> Scaling:
+    def fit(
+        raw: RawFeatures,
+        block_weights: tuple[float, float, float],
+        *,
+        stat_products: bool = False,
+    ) -> Scaling:
+        mean = raw.stats.mean(axis=0)
         scale = raw.stats.std(axis=0)
         scale[scale == 0] = 1.0
+        p_mean = p_scale = None
+        if stat_products:
+            products = _products(raw.stats, mean, scale)
+            p_mean, p_scale = products.mean(axis=0), products.std(axis=0)
+            p_scale[p_scale == 0] = 1.0
         return Scaling(
-            raw.stats.mean(axis=0), scale.astype(np.float32), fit_idf(raw.counts), block_weights
+            mean,
+            scale.astype(np.float32),
+            fit_idf(raw.counts),
+            block_weights,
+            p_mean,
+            p_scale,
         )
 
     def matrix(self, raw: RawFeatures) -> sp.csr_matrix:
         w_emb, w_stats, w_lex = self.block_weights
         stats = (raw.stats - self.stats_mean) / self.stats_scale
+        if self.products_mean is not None and self.products_scale is not None:
+            products = _products(raw.stats, self.stats_mean, self.stats_scale)
+            stats = np.hstack([stats, (products - self.products_mean) / self.products_scale])
         blocks = [sp.csr_matrix(raw.embeddings * w_emb), sp.csr_matrix(stats * w_stats)]
         if w_lex > 0:
             blocks.append(tfidf_matrix(raw.counts, self.idf) * w_lex)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+
+def _products(stats: F32, mean: F32, scale: F32) -> F32:
+    return stat_products(((stats - mean) / scale).astype(np.float32)).astype(np.float32)

@@ -47,18 +47,17 @@ I64 = npt.NDArray[np.int64]
 class TrainOptions:
     out: Path
     name: str = "default"
-    # (label, C, balance, per-benchmark offsets) candidates compared by cross-validation;
-    # weak_wrong is kept in the grid so the label choice is re-measured on every run
-    candidates: tuple[tuple[str, float, float, bool], ...] = (
-        ("gain", 0.1, 0.5, False),
-        ("gain", 0.3, 0.5, False),
-        ("gain", 0.1, 1.0, False),
-        ("gain", 0.3, 1.0, False),
-        ("gain", 0.1, 0.5, True),
-        ("gain", 0.3, 0.5, True),
-        ("gain", 0.1, 1.0, True),
-        ("gain", 0.3, 1.0, True),
-        ("weak_wrong", 0.1, 0.5, False),
+    # (label, C, balance, per-benchmark offsets, stat products) candidates compared by
+    # cross-validation; weak_wrong is kept so the label choice is re-measured every run
+    candidates: tuple[tuple[str, float, float, bool, bool], ...] = (
+        *(
+            ("gain", c, balance, offsets, products)
+            for products in (False, True)
+            for offsets in (False, True)
+            for balance in (0.5, 1.0)
+            for c in (0.1, 0.3)
+        ),
+        ("weak_wrong", 0.1, 0.5, False, False),
     )
     block_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     n_buckets: int = 1 << 18
@@ -110,7 +109,7 @@ def pool(sets: Sequence[RoutingSet], cache: EmbeddingCache, opts: TrainOptions) 
 
 
 def _fit(data: Pooled, rows: I64, cand: Candidate, opts: TrainOptions) -> tuple[Scaling, Any]:
-    scaling = Scaling.fit(data.raw.rows(rows), opts.block_weights)
+    scaling = Scaling.fit(data.raw.rows(rows), opts.block_weights, stat_products=cand.stat_products)
     x = scaling.matrix(data.raw.rows(rows))
     groups = [data.set_of_row[i] for i in rows]
     heads = fit_candidate(x, data.learn_weak[rows], data.learn_strong[rows], groups, cand)
@@ -122,18 +121,25 @@ def _predict(data: Pooled, rows: I64, scaling: Scaling, heads: Any, label: str) 
 
 
 def select(data: Pooled, train: I64, opts: TrainOptions) -> list[CvResult]:
-    scaling = Scaling.fit(data.raw.rows(train), opts.block_weights)
-    x: sp.csr_matrix = scaling.matrix(data.raw.rows(train))
+    """Cross-validated results of every candidate, in the order of opts.candidates."""
     candidates = [Candidate(*spec) for spec in opts.candidates]
-    return cross_validate(
-        x,
-        data.learn_weak[train],
-        data.learn_strong[train],
-        [data.set_of_row[i] for i in train],
-        fold_ids([data.prompts[i] for i in train], opts.folds),
-        candidates,
-        jobs=opts.jobs,
-    )
+    folds = fold_ids([data.prompts[i] for i in train], opts.folds)
+    results: dict[Candidate, CvResult] = {}
+    for products in dict.fromkeys(c.stat_products for c in candidates):
+        group = [c for c in candidates if c.stat_products == products]
+        scaling = Scaling.fit(data.raw.rows(train), opts.block_weights, stat_products=products)
+        x: sp.csr_matrix = scaling.matrix(data.raw.rows(train))
+        for r in cross_validate(
+            x,
+            data.learn_weak[train],
+            data.learn_strong[train],
+            [data.set_of_row[i] for i in train],
+            folds,
+            group,
+            jobs=opts.jobs,
+        ):
+            results[r.candidate] = r
+    return [results[c] for c in candidates]
 
 
 def _lobo_one(
@@ -258,6 +264,7 @@ def train(
                 "C": r.candidate.c,
                 "balance": r.candidate.balance,
                 "offsets": r.candidate.offsets,
+                "stat_products": r.candidate.stat_products,
                 "cv_mean_apgr": r.mean_apgr,
                 "cv_apgr_per_benchmark": r.per_set,
             }
@@ -268,6 +275,7 @@ def train(
             "C": best.candidate.c,
             "balance": best.candidate.balance,
             "offsets": best.candidate.offsets,
+            "stat_products": best.candidate.stat_products,
         },
         "held_out": {k: {**v.to_dict(), "apgr_ci95": held_out_ci[k]} for k, v in held_out.items()},
         "leave_one_benchmark_out": lobo,
@@ -317,6 +325,7 @@ def train(
             "C": best.candidate.c,
             "benchmark_balance_power": best.candidate.balance,
             "benchmark_offsets": best.candidate.offsets,
+            "stat_products": best.candidate.stat_products,
             "label_selection": "mean out-of-fold APGR over benchmarks, "
             f"{opts.folds}-fold CV on training rows",
             "block_weights": list(opts.block_weights),

@@ -151,6 +151,7 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
                 float(hp["C"]),
                 float(hp["benchmark_balance_power"]),
                 bool(hp.get("benchmark_offsets", False)),
+                bool(hp.get("stat_products", False)),
             ),
         ),
         block_weights=tuple(hp["block_weights"]),

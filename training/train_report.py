@@ -41,7 +41,8 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         f"Chosen by cross-validation on training rows: label **{summary['chosen']['label']}**, "
         f"C = {summary['chosen']['C']}, benchmark balance power "
         f"{summary['chosen']['balance']}, per-benchmark offsets "
-        f"{'on' if summary['chosen'].get('offsets') else 'off'}. "
+        f"{'on' if summary['chosen'].get('offsets') else 'off'}, statistics' products "
+        f"{'on' if summary['chosen'].get('stat_products') else 'off'}. "
         "Held-out splits are never used for any choice.",
         "",
         *_learned_from(summary.get("learned_from") or {}),
@@ -79,14 +80,16 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         "",
         "## Model selection (out-of-fold APGR on the training rows)",
         "",
-        "| label | C | balance | offsets | mean (benchmarks ≥ 100 rows) | per benchmark |",
-        "|---|---|---|---|---|---|",
+        "| label | C | balance | offsets | products | mean (benchmarks ≥ 100 rows) "
+        "| per benchmark |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in summary["selection"]:
         per = ", ".join(f"{k} {v:.3f}" for k, v in r["cv_apgr_per_benchmark"].items())
         offsets = "on" if r.get("offsets") else "off"
+        products = "on" if r.get("stat_products") else "off"
         lines.append(
-            f"| {r['label']} | {r['C']} | {r['balance']} | {offsets} "
+            f"| {r['label']} | {r['C']} | {r['balance']} | {offsets} | {products} "
             f"| {r['cv_mean_apgr']:.3f} | {per} |"
         )
     lines += [

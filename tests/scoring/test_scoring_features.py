@@ -47,3 +47,24 @@ def test_prompt_stats_count_what_they_say() -> None:
     assert stats["question_marks"] == pytest.approx(np.log1p(1))
     assert stats["log_words"] == pytest.approx(np.log1p(8))
     assert prompt_stats("").tolist() == [0.0] * len(STAT_NAMES)
+
+
+def test_stat_products_are_pairwise_products_then_squares() -> None:
+    from llmtriage.scoring.features import PRODUCT_CLIP, n_stat_products, stat_products
+
+    n = len(STAT_NAMES)
+    z = np.linspace(-3.5, 3.5, n, dtype=np.float32)
+    out = stat_products(z)
+    assert out.shape == (n_stat_products(n),) == (n * (n - 1) // 2 + n,)
+    expected = [z[i] * z[j] for i in range(n) for j in range(i + 1, n)] + list(z * z)
+    np.testing.assert_array_equal(out, np.array(expected, dtype=np.float32))
+    # rows of a matrix give the same as one row at a time
+    m = np.stack([z, -z, z / 2])
+    np.testing.assert_array_equal(stat_products(m)[1], stat_products(-z))
+    with pytest.raises(ValueError, match="statistics"):
+        stat_products(z[:3])
+    # an outlying statistic (400 question marks) counts as 4 standard deviations
+    far = z.copy()
+    far[0] = 70.0
+    assert stat_products(far).max() <= PRODUCT_CLIP**2
+    np.testing.assert_array_equal(stat_products(far), stat_products(np.where(far > 4, 4.0, far)))

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
 from llmtriage.errors import ArtifactError
+from llmtriage.scoring.features import n_stat_products
 from llmtriage.scoring.manifest import FORMAT_VERSION, Manifest, WeightsRef
 
 MANIFEST = "manifest.json"
@@ -30,7 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 class Weights:
     """A linear model with one row per head over [embedding | stats] and hashed n-grams."""
 
-    dense_coef: Array  # (heads, dim + n_stats)
+    dense_coef: Array  # (heads, dim + n_stats [+ n_stat_products])
     intercept: Array  # (heads,)
     stats_mean: Array  # (n_stats,)
     stats_scale: Array  # (n_stats,)
@@ -145,6 +146,8 @@ def _need(arrays: dict[str, Array], key: str, path: Path) -> Array:
 def _check_shapes(w: Weights, m: Manifest, path: Path) -> None:
     heads = len(m.label.heads)
     dense = m.embedder.dim + len(m.stats)
+    if m.stat_products:
+        dense += n_stat_products(len(m.stats))
     problems = []
     if w.dense_coef.shape != (heads, dense):
         problems.append(f"dense_coef {w.dense_coef.shape} != {(heads, dense)}")

@@ -47,6 +47,32 @@ STAT_NAMES: tuple[str, ...] = (
 Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 
+# column pairs (i < j) of the statistics whose products stat_products appends
+_PAIR_I, _PAIR_J = np.triu_indices(len(STAT_NAMES), 1)
+
+
+def n_stat_products(n_stats: int) -> int:
+    return n_stats * (n_stats - 1) // 2 + n_stats
+
+
+# Standardised statistics are clipped to ±4 before multiplying: a prompt with 400
+# question marks would otherwise give one product in the thousands and a score that is
+# that product's alone (and, in training, a badly conditioned fit).
+PRODUCT_CLIP = 4.0
+
+
+def stat_products(z: Floats) -> Floats:
+    """Pairwise products (i < j) and squares of standardised prompt statistics.
+
+    A linear model over the raw statistics cannot say "many numbers matter when the
+    prompt is a short word problem, not when it is a long document"; these second-order
+    terms can, for 66 extra weights. `z` is one row (n_stats,) or a matrix (n, n_stats).
+    """
+    if z.shape[-1] != len(STAT_NAMES):
+        raise ValueError(f"expected {len(STAT_NAMES)} statistics, got {z.shape[-1]}")
+    c = np.clip(z, -PRODUCT_CLIP, PRODUCT_CLIP)
+    return np.concatenate([c[..., _PAIR_I] * c[..., _PAIR_J], c * c], axis=-1)
+
 
 @dataclass(frozen=True)
 class LexicalSpec:

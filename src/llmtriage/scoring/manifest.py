@@ -86,6 +86,8 @@ class Manifest(BaseModel):
     embedder: EmbedderRef
     lexical: LexicalRef | None = None
     stats: list[str] = Field(default_factory=list)
+    # dense weights also cover features.stat_products of the standardised stats
+    stat_products: bool = False
     label: LabelDef
     max_chars: int = 8000
     scored_part: str = "last_user_turn"

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from llmtriage.embedding import EMBEDDERS, Embedder
 from llmtriage.errors import ArtifactError, EmbedderMismatch
 from llmtriage.scoring.artifact import Weights, read_manifest, read_weights
-from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats
+from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats, stat_products
 from llmtriage.scoring.manifest import Manifest, Thresholds
 from llmtriage.text import scored_text, truncate, valid_utf8
 
@@ -57,11 +57,17 @@ class Scorer:
         self._thresholds = manifest.thresholds
         # Fold the stats standardisation into the coefficients and lay the n-gram weights
         # out bucket-major, so one prompt costs two small dot products and one row gather.
-        dim = embedder.dim
-        stats_coef = weights.dense_coef[:, dim:] / weights.stats_scale
+        dim, n_stats = embedder.dim, len(manifest.stats)
+        stats_coef = weights.dense_coef[:, dim : dim + n_stats] / weights.stats_scale
         self._emb_coef = np.ascontiguousarray(weights.dense_coef[:, :dim])
         self._stats_coef = np.ascontiguousarray(stats_coef)
         self._bias = weights.intercept - stats_coef @ weights.stats_mean
+        # second-order terms need the standardised stats themselves: no folding there
+        self._products_coef = (
+            np.ascontiguousarray(weights.dense_coef[:, dim + n_stats :])
+            if manifest.stat_products
+            else None
+        )
         self._lex_rows = (
             np.ascontiguousarray(weights.lexical_coef.T)
             if weights.lexical_coef is not None
@@ -118,7 +124,11 @@ class Scorer:
         return ScoreResult(score=s, tier=self.tier(s))
 
     def _score_one(self, text: str, embedding: npt.NDArray[np.float32]) -> float:
-        logits = self._emb_coef @ embedding + self._stats_coef @ prompt_stats(text) + self._bias
+        stats = prompt_stats(text)
+        logits = self._emb_coef @ embedding + self._stats_coef @ stats + self._bias
+        if self._products_coef is not None:
+            z = (stats - self._w.stats_mean) / self._w.stats_scale
+            logits = logits + self._products_coef @ stat_products(z)
         if self._lexical is not None and self._lex_rows is not None and self._w.idf is not None:
             ids, counts = lexical_counts(text, self._lexical)
             if ids.size:
