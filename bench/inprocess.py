@@ -16,6 +16,7 @@ from bench.prompts import long_prompts, short_prompts
 from llmtriage.embedding import Embedder
 from llmtriage.scoring import Scorer
 from llmtriage.scoring.artifact import Weights
+from llmtriage.scoring.features import n_stat_products
 from llmtriage.scoring.manifest import EmbedderRef, Manifest, WeightsRef
 
 COLUMNS = ["embedder", "prompts", "n", "p50_us", "p99_us", "mean_us"]
@@ -105,10 +106,13 @@ def _same_head_for(manifest: Manifest, embedder: Embedder) -> Scorer:
     """A scorer with `embedder` and a random head shaped like the artifact's (timing only)."""
     rng = np.random.default_rng(0)
     n_stats = len(manifest.stats)
+    n_dense = embedder.dim + n_stats
+    if manifest.stat_products:
+        n_dense += n_stat_products(n_stats)
     heads = len(manifest.label.heads)
     lexical = manifest.lexical
     weights = Weights(
-        dense_coef=rng.normal(size=(heads, embedder.dim + n_stats)).astype(np.float32) * 0.1,
+        dense_coef=rng.normal(size=(heads, n_dense)).astype(np.float32) * 0.1,
         intercept=np.zeros(heads, dtype=np.float32),
         stats_mean=np.zeros(n_stats, dtype=np.float32),
         stats_scale=np.ones(n_stats, dtype=np.float32),

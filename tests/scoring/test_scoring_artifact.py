@@ -113,3 +113,13 @@ def test_truncation_keeps_head_and_tail() -> None:
 def test_lone_surrogates_are_scored_not_crashed(artifact: Path) -> None:
     scorer = Scorer.load(artifact)
     assert scorer.score("caf\ud800 au lait") == scorer.score("caf\ufffd au lait")
+
+
+def test_a_manifest_claiming_products_needs_their_weights(artifact: Path) -> None:
+    # built in memory (no file to checksum): the constructor checks shapes itself
+    from llmtriage.scoring.artifact import read_manifest, read_weights
+
+    manifest = read_manifest(artifact)
+    weights = read_weights(artifact, manifest)
+    with pytest.raises(ArtifactError, match="do not fit the manifest"):
+        Scorer(manifest.model_copy(update={"stat_products": True}), weights, HashingEmbedder())

@@ -133,7 +133,7 @@ def read_weights(directory: Path, manifest: Manifest) -> Weights:
         lexical_coef=arrays.get("lexical_coef"),
         idf=arrays.get("idf"),
     )
-    _check_shapes(weights, manifest, path)
+    check_shapes(weights, manifest, str(path))
     return weights
 
 
@@ -143,7 +143,8 @@ def _need(arrays: dict[str, Array], key: str, path: Path) -> Array:
     return arrays[key]
 
 
-def _check_shapes(w: Weights, m: Manifest, path: Path) -> None:
+def check_shapes(w: Weights, m: Manifest, where: str) -> None:
+    """Refuse weights whose arrays do not have the shapes the manifest implies."""
     heads = len(m.label.heads)
     dense = m.embedder.dim + len(m.stats)
     if m.stat_products:
@@ -162,7 +163,7 @@ def _check_shapes(w: Weights, m: Manifest, path: Path) -> None:
         elif w.lexical_coef.shape != (heads, n) or w.idf.shape != (n,):
             problems.append(f"lexical arrays do not match n_buckets={n}")
     if problems:
-        raise ArtifactError(f"{path}: weights do not fit the manifest: {'; '.join(problems)}")
+        raise ArtifactError(f"{where}: weights do not fit the manifest: {'; '.join(problems)}")
 
 
 def save_artifact(directory: Path, manifest: Manifest, weights: Weights) -> Manifest:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from llmtriage.embedding import EMBEDDERS, Embedder
 from llmtriage.errors import ArtifactError, EmbedderMismatch
-from llmtriage.scoring.artifact import Weights, read_manifest, read_weights
+from llmtriage.scoring.artifact import Weights, check_shapes, read_manifest, read_weights
 from llmtriage.scoring.features import LexicalSpec, lexical_counts, prompt_stats, stat_products
 from llmtriage.scoring.manifest import Manifest, Thresholds
 from llmtriage.text import scored_text, truncate, valid_utf8
@@ -48,6 +48,7 @@ class ScoreResult:
 class Scorer:
     def __init__(self, manifest: Manifest, weights: Weights, embedder: Embedder) -> None:
         _check_embedder(manifest, embedder)
+        check_shapes(weights, manifest, f"model {manifest.model_version}")
         self.manifest = manifest
         self._w = weights
         self._embedder = embedder
