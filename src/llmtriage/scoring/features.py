@@ -47,8 +47,14 @@ STAT_NAMES: tuple[str, ...] = (
 Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 
-# column pairs (i < j) of the statistics whose products stat_products appends
-_PAIR_I, _PAIR_J = np.triu_indices(len(STAT_NAMES), 1)
+
+def pair_indices(n: int) -> tuple[Ids, Ids]:
+    """Column pairs (i < j) whose products stat_products lists, in its order."""
+    i, j = np.triu_indices(n, 1)
+    return i.astype(np.int64), j.astype(np.int64)
+
+
+_PAIR_I, _PAIR_J = pair_indices(len(STAT_NAMES))
 
 
 def n_stat_products(n_stats: int) -> int:
