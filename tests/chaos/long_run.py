@@ -303,7 +303,7 @@ def long_run(workdir: Path, redis: RedisServer, plan: Plan) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(),
-            "note": "shared 2-core box: other engineers' jobs ran alongside",
+            "note": "other jobs on the box show in the load averages at start and end",
         },
         "plan": asdict(plan),
     }
