@@ -69,9 +69,9 @@ class Scorer:
         self._emb_coef = np.ascontiguousarray(weights.dense_coef[:, :dim])
         self._stats_coef = np.ascontiguousarray(stats_coef)
         self._bias = weights.intercept - stats_coef @ weights.stats_mean
-        # second-order terms need the standardised stats themselves: no folding there,
-        # but as a quadratic form z·Q·z per head (same sum as products_coef @
-        # stat_products(z), a third of the numpy calls)
+        # second-order terms need the standardised stats themselves, so no folding; they
+        # are summed as a quadratic form z·Q·z per head, the same sum as products_coef @
+        # stat_products(z) in fewer numpy calls (this path runs once per request)
         self._quadratic = (
             _quadratic_form(weights.dense_coef[:, dim + n_stats :], n_stats)
             if manifest.stat_products
