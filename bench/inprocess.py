@@ -66,7 +66,31 @@ def static_section(ctx: Context) -> SectionResult:
         f"model_version {scorer.model_version}; one prompt per call (no batching); "
         "includes embedding, prompt statistics, hashed n-grams and the linear heads."
     )
+    if scorer.manifest.stat_products:
+        # what the second-order statistics cost: the same artifact with them dropped
+        plain = _without_products(scorer)
+        label, texts, n = _workloads(ctx)[0]
+        row = {"embedder": f"{kind}, no stat products", "prompts": label, "n": n}
+        result.rows.append(row | percentiles_us(time_calls(plain.score, texts, n)))
+        result.notes.append(
+            "'no stat products': the same weights without the second-order terms (scores "
+            "differ); the short-prompt 'static' row minus this one is their cost."
+        )
     return result
+
+
+def _without_products(scorer: Scorer) -> Scorer:
+    m, w = scorer.manifest, scorer._w
+    n_dense = m.embedder.dim + len(m.stats)
+    weights = Weights(
+        dense_coef=w.dense_coef[:, :n_dense],
+        intercept=w.intercept,
+        stats_mean=w.stats_mean,
+        stats_scale=w.stats_scale,
+        lexical_coef=w.lexical_coef,
+        idf=w.idf,
+    )
+    return Scorer(m.model_copy(update={"stat_products": False}), weights, scorer.embedder)
 
 
 def transformer_section(ctx: Context) -> SectionResult:
