@@ -291,6 +291,7 @@ def train(
             for s in data.sets
             if s.target is not None
         },
+        "embedder_kind": embedder.kind,
         "embedder_prompts_per_s": throughput,
         "timings": timings,
     }

@@ -106,7 +106,8 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
         "",
         "## Cost of training",
         "",
-        f"- static embedding throughput: {summary['embedder_prompts_per_s']:,.0f} prompts/s",
+        f"- {summary.get('embedder_kind', 'static')} embedding throughput: "
+        f"{summary['embedder_prompts_per_s']:,.0f} prompts/s",
         *[f"- {k.removesuffix('_s').replace('_', ' ')}: {v:.1f} s" for k, v in t.items()],
         "",
         f"Per-benchmark PGR curves: `{model_dir}/eval/` (written by `make evaluate`).",

@@ -52,7 +52,10 @@ def test_train_then_evaluate_small_subset(tmp_path: Path) -> None:
     [source] = manifest["training_data"]
     assert source["source"] == "gsm8k_400" and 250 < source["rows"] < 400
     assert len(manifest["metrics"]["selection"]) == 2
-    assert (out / "report.md").read_text().startswith("# Scorer")
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Scorer")
+    assert "- static embedding throughput:" in report  # names the embedder it timed
+    assert manifest["metrics"]["embedder_kind"] == "static"
 
     scorer = Scorer.load(out)  # the artifact carries its embedder and loads on its own
     assert 0.0 <= scorer.score("What is 2 + 2?") <= 1.0
