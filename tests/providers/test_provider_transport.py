@@ -147,6 +147,52 @@ async def test_body_closed_early_drops_the_connection() -> None:
     assert server.connections == 2
 
 
+async def test_large_body_closed_unread_leaves_a_working_connection() -> None:
+    # the whole body arrives while reading is paused (more than 256 KiB unread); closing
+    # the stream then pools a complete connection, which must read the next answer
+    body = b"x" * (300 * 1024)
+    big = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    answers = [big, JSON_OK]
+
+    async def answer(_: bytes) -> bytes:
+        return answers.pop(0)
+
+    async with raw_server(answer) as server, open_client() as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        async with client.stream("GET", url):
+            await asyncio.sleep(0.2)  # let the rest arrive; read none of it
+        second = await client.get(url, timeout=httpx.Timeout(2.0))
+        assert second.json() == {"ok": True}
+    assert server.connections == 1
+
+
+async def test_dead_idle_connections_do_not_fill_the_keep_alive_quota() -> None:
+    # origin A closes its connection right after answering; with room for one idle
+    # connection, B's must still be kept (and reused) rather than A's dead one
+    async with (
+        answer_then_close(JSON_OK) as port_a,
+        raw_server(constant(JSON_OK)) as server_b,
+        httpx.AsyncClient(transport=LeanTransport(PoolLimits(max_keepalive=1))) as client,
+    ):
+        assert (await client.get(f"http://127.0.0.1:{port_a}/")).status_code == 200
+        await asyncio.sleep(0.1)  # A's close reaches the idle connection
+        for _ in range(3):
+            assert (await client.get(f"http://127.0.0.1:{server_b.port}/")).status_code == 200
+    assert server_b.connections == 1
+
+
+async def test_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with raw_server(constant(JSON_OK)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with open_client() as client:
+            response = await client.get("http://llm.example.invalid/v1/models")
+        assert response.json() == {"ok": True}
+    # a forward proxy gets the absolute URL in the request line
+    assert proxy.requests[0].startswith(b"GET http://llm.example.invalid/v1/models HTTP/1.1")
+
+
 async def test_read_timeout_is_httpx_read_timeout() -> None:
     async def never(_: bytes) -> bytes:
         await asyncio.sleep(30)
@@ -204,9 +250,10 @@ async def test_pool_limit_queues_then_times_out() -> None:
     assert server.connections == 1  # the queued call took the freed connection
 
 
-async def test_upstream_cookies_are_not_kept() -> None:
+@pytest.mark.parametrize("lean", [True, False])
+async def test_upstream_cookies_are_not_kept(lean: bool) -> None:
     raw = b"HTTP/1.1 200 OK\r\nset-cookie: session=abc; Path=/\r\ncontent-length: 2\r\n\r\nok"
-    async with raw_server(constant(raw)) as server, open_client() as client:
+    async with raw_server(constant(raw)) as server, open_client(lean=lean) as client:
         for _ in range(2):
             await client.post(f"http://127.0.0.1:{server.port}/")
         assert not client.cookies

@@ -1,7 +1,7 @@
 """A lean HTTP/1.1 transport for the providers' httpx client.
 
-httpx stays the API (requests, responses, timeouts, errors, proxies from the
-environment); this replaces only what sits under it. httpcore's HTTP/1.1 path
+httpx stays the API (requests, responses, timeouts, errors); this replaces only
+what sits under it. httpcore's HTTP/1.1 path
 (h11 in pure Python, anyio streams, a general connection pool) took ~0.5 ms of CPU
 per proxied call on the 2-core dev machine, a quarter of the router's whole cost.
 Here one `asyncio.Protocol` per connection is fed by httptools, the C parser uvicorn
@@ -10,7 +10,8 @@ uses, and a small keep-alive pool hands connections out.
 Scope: what the providers send — requests with a bounded body (no request
 streaming), answers with Content-Length, chunked or close-delimited bodies, TLS with
 httpx's default verification. Anything else (HTTP/2, CONNECT, upgrades) is not
-needed on this path; the client falls back to httpx's own transport for proxies.
+needed on this path; with a proxy set in the environment the client is httpx's own
+(httpx honours HTTP(S)_PROXY only when it builds the transport itself).
 
 Failures raise httpx's exception types, so `providers/http.py` translates them as
 before. A connection is reused only after its response was read to the end; a body
@@ -23,6 +24,7 @@ import asyncio
 import http.cookiejar
 import ssl
 import time
+import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -123,6 +125,9 @@ class _Connection(asyncio.Protocol):
         )
 
     def start(self, head: bytes, body: bytes) -> None:
+        if self._paused and self.transport is not None:
+            # the previous body arrived whole but was closed unread while paused
+            self.transport.resume_reading()
         self._reset()
         assert self.transport is not None
         self.transport.write(head + body if len(body) < 65536 else head)
@@ -246,6 +251,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     def release(self, conn: _Connection) -> None:
         """A response is finished with: keep its connection if it can serve another."""
+        if conn.reusable and self._idle_count() >= self.limits.max_keepalive:
+            self._sweep()  # idle ones the server closed or that expired must not count
         if conn.reusable and self._idle_count() < self.limits.max_keepalive:
             conn.idle_since = time.monotonic()
             self._idle.setdefault(conn.key, []).append(conn)
@@ -269,7 +276,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(key, [])
         while idle:
             conn = idle.pop()  # most recently used first: least likely closed by the server
-            if conn.reusable and now - conn.idle_since < self.limits.keepalive_expiry_s:
+            if self._fresh(conn, now):
                 return conn
             conn.close()
         try:
@@ -304,6 +311,20 @@ class LeanTransport(httpx.AsyncBaseTransport):
     def _idle_count(self) -> int:
         return sum(len(conns) for conns in self._idle.values())
 
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for key, conns in list(self._idle.items()):
+            keep = [c for c in conns if self._fresh(c, now)]
+            for conn in set(conns) - set(keep):
+                conn.close()
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
+
+    def _fresh(self, conn: _Connection, now: float) -> bool:
+        return conn.reusable and now - conn.idle_since < self.limits.keepalive_expiry_s
+
 
 def _request_head(request: httpx.Request) -> bytes:
     target = request.url.raw_path  # path and query, already percent-encoded
@@ -312,12 +333,25 @@ def _request_head(request: httpx.Request) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-def open_client(limits: PoolLimits | None = None) -> httpx.AsyncClient:
-    """The providers' client: httpx over the lean transport, no cookie jar kept.
+def open_client(limits: PoolLimits | None = None, *, lean: bool = True) -> httpx.AsyncClient:
+    """The providers' client, keeping no cookies: over the lean transport, or httpx's
+    own when `lean` is off or a proxy is set in the environment (HTTP_PROXY, ...)."""
+    limits = limits or PoolLimits()
+    if lean and not _environment_proxies():
+        return httpx.AsyncClient(transport=LeanTransport(limits), cookies=_NoCookieJar())
+    return httpx.AsyncClient(
+        limits=httpx.Limits(
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive,
+            keepalive_expiry=limits.keepalive_expiry_s,
+        ),
+        cookies=_NoCookieJar(),
+    )
 
-    Proxies from the environment (HTTPS_PROXY, ...) still go through httpx's own
-    transports, which httpx mounts for them."""
-    return httpx.AsyncClient(transport=LeanTransport(limits), cookies=_NoCookieJar())
+
+def _environment_proxies() -> bool:
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class _NoCookieJar(http.cookiejar.CookieJar):

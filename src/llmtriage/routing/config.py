@@ -48,7 +48,8 @@ class _Strict(BaseModel):
 class UpstreamConfig(_Strict):
     """The HTTP client the providers share. `lean`: httpx over llmtriage's HTTP/1.1
     transport (providers/transport.py, ~0.5 ms less CPU per call); `httpx`: httpx's own
-    transport (httpcore), e.g. to rule the lean one out when debugging."""
+    transport (httpcore), e.g. to rule the lean one out when debugging. With a proxy set
+    in the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) `lean` uses httpx's own too."""
 
     transport: Literal["lean", "httpx"] = "lean"
     max_connections: int = Field(default=1000, ge=1)

@@ -359,17 +359,9 @@ async def open_routing(
 
 def upstream_client(config: UpstreamConfig) -> httpx.AsyncClient:
     """The providers' shared client, as `config.upstream` asks."""
-    if config.transport == "lean":
-        return open_client(
-            PoolLimits(
-                max_connections=config.max_connections,
-                max_keepalive=config.max_keepalive,
-                keepalive_expiry_s=config.keepalive_expiry_s,
-            )
-        )
-    limits = httpx.Limits(
+    limits = PoolLimits(
         max_connections=config.max_connections,
-        max_keepalive_connections=config.max_keepalive,
-        keepalive_expiry=config.keepalive_expiry_s,
+        max_keepalive=config.max_keepalive,
+        keepalive_expiry_s=config.keepalive_expiry_s,
     )
-    return httpx.AsyncClient(limits=limits)
+    return open_client(limits, lean=config.transport == "lean")
