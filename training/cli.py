@@ -18,7 +18,10 @@ DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
 FLAGS = ("offsets", "products")
 
 
-def _candidates(text: str) -> tuple[tuple[str, float, float, bool, bool], ...]:
+def _candidates(text: str) -> tuple[Any, ...]:
+    """LABEL:C:BALANCE[:offsets][:products],... as crossval.Candidate objects."""
+    from llmtriage_train.crossval import Candidate
+
     out = []
     for item in text.split(","):
         parts = item.split(":")
@@ -29,7 +32,15 @@ def _candidates(text: str) -> tuple[tuple[str, float, float, bool, bool], ...]:
             )
         label, c, balance = parts[:3]
         flags = set(parts[3:])
-        out.append((label, float(c), float(balance), "offsets" in flags, "products" in flags))
+        out.append(
+            Candidate(
+                label,
+                float(c),
+                float(balance),
+                offsets="offsets" in flags,
+                stat_products="products" in flags,
+            )
+        )
     return tuple(out)
 
 

@@ -109,9 +109,9 @@ class Scaling:
 
     def matrix(self, raw: RawFeatures) -> sp.csr_matrix:
         w_emb, w_stats, w_lex = self.block_weights
-        stats = (raw.stats - self.stats_mean) / self.stats_scale
+        stats = ((raw.stats - self.stats_mean) / self.stats_scale).astype(np.float32)
         if self.products_mean is not None and self.products_scale is not None:
-            products = _products(raw.stats, self.stats_mean, self.stats_scale)
+            products = stat_products(stats).astype(np.float32)
             stats = np.hstack([stats, (products - self.products_mean) / self.products_scale])
         blocks = [sp.csr_matrix(raw.embeddings * w_emb), sp.csr_matrix(stats * w_stats)]
         if w_lex > 0:

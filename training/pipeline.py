@@ -47,17 +47,17 @@ I64 = npt.NDArray[np.int64]
 class TrainOptions:
     out: Path
     name: str = "default"
-    # (label, C, balance, per-benchmark offsets, stat products) candidates compared by
-    # cross-validation; weak_wrong is kept so the label choice is re-measured every run
-    candidates: tuple[tuple[str, float, float, bool, bool], ...] = (
+    # candidates compared by cross-validation; weak_wrong is kept so the label choice
+    # is re-measured every run
+    candidates: tuple[Candidate, ...] = (
         *(
-            ("gain", c, balance, offsets, products)
+            Candidate("gain", c, balance, offsets=offsets, stat_products=products)
             for products in (False, True)
             for offsets in (False, True)
             for balance in (0.5, 1.0)
             for c in (0.1, 0.3)
         ),
-        ("weak_wrong", 0.1, 0.5, False, False),
+        Candidate("weak_wrong", 0.1, 0.5),
     )
     block_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     n_buckets: int = 1 << 18
@@ -122,7 +122,7 @@ def _predict(data: Pooled, rows: I64, scaling: Scaling, heads: Any, label: str) 
 
 def select(data: Pooled, train: I64, opts: TrainOptions) -> list[CvResult]:
     """Cross-validated results of every candidate, in the order of opts.candidates."""
-    candidates = [Candidate(*spec) for spec in opts.candidates]
+    candidates = list(opts.candidates)
     folds = fold_ids([data.prompts[i] for i in train], opts.folds)
     results: dict[Candidate, CvResult] = {}
     for products in dict.fromkeys(c.stat_products for c in candidates):
@@ -151,7 +151,7 @@ def _lobo_one(
     rows = data.where(sets=[left_out])
     scores = _predict(data, rows, scaling, heads, cand.label)
     ci = metrics.bootstrap_ci(metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300)
-    return metrics.apgr(scores, data.weak[rows], data.strong[rows]), ci[1], ci[2]
+    return ci.estimate, ci.low, ci.high
 
 
 def leave_one_out(
@@ -240,11 +240,10 @@ def train(
         if rows.size:
             scores = _predict(data, rows, scaling, heads, best.candidate.label)
             held_out[s.name] = metrics.evaluate_scores(scores, data.weak[rows], data.strong[rows])
-            held_out_ci[s.name] = list(
-                metrics.bootstrap_ci(
-                    metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300
-                )[1:]
+            ci = metrics.bootstrap_ci(
+                metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300
             )
+            held_out_ci[s.name] = [ci.low, ci.high]
     test_rows = data.where(split="test")
     calib = calibration(data, test_rows, scaling, heads, best.candidate.label)
 

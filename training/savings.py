@@ -139,6 +139,7 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
     """Out-of-fold scores of the served classifier's recipe on its training rows, keyed
     "<benchmark>:<prompt>": the classifier has seen every train row, so its own scores
     there are in-sample (GSM8K: ~97 % train vs ~75 % test quality at one threshold)."""
+    from llmtriage_train.crossval import Candidate
     from llmtriage_train.pipeline import TrainOptions, pool, select
 
     manifest = read_manifest(scorer_dir)
@@ -146,12 +147,12 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
     opts = TrainOptions(
         out=scorer_dir,  # not written: only pool() and select() run
         candidates=(
-            (
+            Candidate(
                 chosen["label"],
                 float(hp["C"]),
                 float(hp["benchmark_balance_power"]),
-                bool(hp.get("benchmark_offsets", False)),
-                bool(hp.get("stat_products", False)),
+                offsets=bool(hp.get("benchmark_offsets", False)),
+                stat_products=bool(hp.get("stat_products", False)),
             ),
         ),
         block_weights=tuple(hp["block_weights"]),

@@ -154,7 +154,7 @@ def test_pipeline_learns_targets_but_reports_the_evaluated_pair(tmp_path: Path) 
     split = ["test" if i % 4 == 0 else "train" for i in range(hard.size)]
     rs = RoutingSet("x", prompts, np.where(hard, 0.0, 1.0), ones, split, "w", "s", tiers)
     opts = TrainOptions(
-        out=tmp_path / "m", candidates=(("gain", 1.0, 0.0, False, False),), jobs=1, lobo=False
+        out=tmp_path / "m", candidates=(Candidate("gain", 1.0),), jobs=1, lobo=False
     )
     summary = train([rs], HashingEmbedder(), None, opts)
     assert summary["learned_from"] == {"x": {"evaluated": "w vs s", "learned": "tier-w vs tier-s"}}
@@ -172,9 +172,9 @@ def test_candidates_option_takes_offsets_and_refuses_anything_else() -> None:
     from llmtriage_train.cli import _candidates
 
     assert _candidates("gain:0.1:0.5:offsets,weak_wrong:0.3:0,gain:0.3:1:products:offsets") == (
-        ("gain", 0.1, 0.5, True, False),
-        ("weak_wrong", 0.3, 0.0, False, False),
-        ("gain", 0.3, 1.0, True, True),
+        Candidate("gain", 0.1, 0.5, offsets=True),
+        Candidate("weak_wrong", 0.3, 0.0),
+        Candidate("gain", 0.3, 1.0, offsets=True, stat_products=True),
     )
     with pytest.raises(argparse.ArgumentTypeError, match="LABEL:C:BALANCE"):
         _candidates("gain:0.1:0.5:sideways")

@@ -2,9 +2,9 @@
 
 FastAPI's stack (error and exception middleware, its telemetry and body-limit
 layers, our guard and metrics middleware, route matching over every route, the
-request object, the response class) costs about half of what scoring a short prompt
-does: through the app in-process a request took p50 0.21–0.22 ms with it and 0.14 ms
-here, on the 2-core dev machine (`python -m bench.run --only asgi`). A scoring
+request object, the response class) costs about three quarters of what scoring a
+short prompt does: in-process, a request through it takes about 1.5× as long as one
+answered here (`python -m bench.run --only asgi`; docs/bench.md has the saved run). A scoring
 service lives or dies by requests per core, so the common case, a well-formed JSON
 body within the size limit on a ready service, is answered here with the very same
 functions the FastAPI route calls (`score_one`, `json_body`), and counted in the

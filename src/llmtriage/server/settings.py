@@ -76,8 +76,8 @@ class ServeSettings(BaseSettings):
     # spikes under load. `llmtriage serve` turns it on; embedded apps (tests) leave it off.
     gc_freeze: bool = False
     # Answer well-formed POST /v1/score before FastAPI's middleware stack (same
-    # functions, same metrics; errors still go through FastAPI): ~2x the requests per
-    # core. Off: every request takes the FastAPI route.
+    # functions, same metrics; errors still go through FastAPI): a third less time per
+    # request in-process (`bench.run --only asgi`). Off: every request takes the FastAPI route.
     fast_score_path: bool = True
 
     @field_validator("redis_prefix")

@@ -151,9 +151,8 @@ class ProxyRoute(APIRoute):
         endpoint = cast(Callable[..., Coroutine[Any, Any, Response]], self.endpoint)
 
         async def handler(request: Request) -> Response:
-            service = cast(RoutingService, request.app.state.routing)
             # Before the body: a client without a valid key learns nothing about it.
-            service.authorize(request.headers.get("authorization"))
+            service = await authorized(request, await get_routing(request))
             # FastAPI parses a body without Content-Type as JSON too; keep that leniency.
             content_type = request.headers.get("content-type", "application/json")
             body = parse_json_body(ChatRequest, content_type, await request.body())
