@@ -26,6 +26,8 @@ from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import DataRef, Thresholds
 from llmtriage_train import metrics
 from llmtriage_train.crossval import (
+    FIT_TOL,
+    TOL,
     Candidate,
     CvResult,
     cross_validate,
@@ -112,7 +114,9 @@ def _fit(data: Pooled, rows: I64, cand: Candidate, opts: TrainOptions) -> tuple[
     scaling = Scaling.fit(data.raw.rows(rows), opts.block_weights, stat_products=cand.stat_products)
     x = scaling.matrix(data.raw.rows(rows))
     groups = [data.set_of_row[i] for i in rows]
-    heads = fit_candidate(x, data.learn_weak[rows], data.learn_strong[rows], groups, cand)
+    heads = fit_candidate(
+        x, data.learn_weak[rows], data.learn_strong[rows], groups, cand, tol=FIT_TOL
+    )
     return scaling, heads
 
 
@@ -328,6 +332,7 @@ def train(
             "stat_products": best.candidate.stat_products,
             "label_selection": "mean out-of-fold APGR over benchmarks, "
             f"{opts.folds}-fold CV on training rows",
+            "lbfgs_tol": {"selection": TOL, "final_fit": FIT_TOL},
             "block_weights": list(opts.block_weights),
             "n_buckets": opts.n_buckets,
             **opts.extra,
