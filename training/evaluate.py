@@ -11,7 +11,7 @@ from tqdm import tqdm
 from llmtriage.scoring import Scorer
 from llmtriage_train import metrics
 from llmtriage_train.report import ROUTELLM_BEST, format_table, write_report
-from llmtriage_train.routing_sets import RoutingSet
+from llmtriage_train.routing_sets import RoutingSet, mark_seen_test_rows
 
 Results = dict[str, tuple[metrics.RoutingMetrics, metrics.RoutingCurves]]
 
@@ -24,8 +24,10 @@ def score_set(scorer: Scorer, prompts: Sequence[str], batch: int = 256) -> np.nd
 
 
 def evaluate_sets(scorer: Scorer, sets: Sequence[RoutingSet], *, split: str | None) -> Results:
+    """Metrics per set on `split` (None: every row). A test row whose prompt is a training
+    prompt of any set is not held out (routing_sets.mark_seen_test_rows)."""
     results: Results = {}
-    for s in sets:
+    for s in mark_seen_test_rows(sets):
         rows = s.indices(split) if split else np.arange(len(s))
         if rows.size == 0:
             continue

@@ -4,7 +4,8 @@ Protocol (see README): each RouteLLM benchmark has a fixed held-out split (hash 
 the prompt), LLMRouter keeps its own test file. The default model trains on the
 pooled training splits; hyper-parameters and thresholds are chosen on out-of-fold
 scores of those training rows only, never on a test split. A leave-one-benchmark-out
-run measures generalisation to a distribution the model has not seen.
+run measures generalisation to a distribution the model has not seen. A prompt that
+any fit trained on is never scored as held-out or left-out (benchmarks share a few).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from llmtriage_train.embed_cache import EmbeddingCache
 from llmtriage_train.export import data_checksum, export_artifact
 from llmtriage_train.featurize import RawFeatures, Scaling, raw_features
 from llmtriage_train.fit import combine
-from llmtriage_train.routing_sets import RoutingSet
+from llmtriage_train.routing_sets import SEEN, RoutingSet, mark_seen_test_rows
 from llmtriage_train.thresholds import operating_points
 
 F64 = npt.NDArray[np.float64]
@@ -148,19 +149,24 @@ def select(data: Pooled, train: I64, opts: TrainOptions) -> list[CvResult]:
 
 def _lobo_one(
     data: Pooled, left_out: str, cand: Candidate, opts: TrainOptions
-) -> tuple[float, float, float]:
-    """APGR on every row of `left_out` (its evaluated pair) and its 95% bootstrap interval."""
+) -> tuple[float, float, float, int]:
+    """APGR on every row of `left_out` whose prompt the fit did not see (its evaluated
+    pair), and its 95% bootstrap interval."""
     others = [s.name for s in data.sets if s.name != left_out]
-    scaling, heads = _fit(data, data.where(sets=others), cand, opts)
-    rows = data.where(sets=[left_out])
+    fit_rows = data.where(sets=others)
+    scaling, heads = _fit(data, fit_rows, cand, opts)
+    seen = {data.prompts[i] for i in fit_rows}
+    rows = np.array(
+        [i for i in data.where(sets=[left_out]) if data.prompts[i] not in seen], dtype=np.int64
+    )
     scores = _predict(data, rows, scaling, heads, cand.label)
     ci = metrics.bootstrap_ci(metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300)
-    return ci.estimate, ci.low, ci.high
+    return ci.estimate, ci.low, ci.high, int(rows.size)
 
 
 def leave_one_out(
     data: Pooled, cand: Candidate, opts: TrainOptions
-) -> dict[str, tuple[float, float, float]]:
+) -> dict[str, tuple[float, float, float, int]]:
     names = [s.name for s in data.sets]
     results = Parallel(n_jobs=opts.jobs)(
         delayed(_lobo_one)(data, name, cand, opts)
@@ -212,6 +218,7 @@ def train(
     opts: TrainOptions,
 ) -> dict[str, Any]:
     """Train, export the artifact to opts.out, and return everything the report shows."""
+    sets = mark_seen_test_rows(sets)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     data = pool(sets, EmbeddingCache(embedder), opts)
@@ -253,10 +260,11 @@ def train(
 
     lobo: dict[str, float] = {}
     lobo_ci: dict[str, list[float]] = {}
+    lobo_n: dict[str, int] = {}  # rows scored: the set's, less prompts the fit contained
     if opts.lobo and len(data.sets) > 1:
         t = time.perf_counter()
-        for name, (apgr, lo, hi) in leave_one_out(data, best.candidate, opts).items():
-            lobo[name], lobo_ci[name] = apgr, [lo, hi]
+        for name, (apgr, lo, hi, n) in leave_one_out(data, best.candidate, opts).items():
+            lobo[name], lobo_ci[name], lobo_n[name] = apgr, [lo, hi], n
         timings["leave_one_out_s"] = time.perf_counter() - t
 
     throughput = embed_throughput(embedder, data.prompts)
@@ -281,8 +289,11 @@ def train(
             "stat_products": best.candidate.stat_products,
         },
         "held_out": {k: {**v.to_dict(), "apgr_ci95": held_out_ci[k]} for k, v in held_out.items()},
+        # test rows left out of the held-out split: their prompt is a training prompt
+        "held_out_seen": {s.name: n for s in data.sets if (n := sum(x == SEEN for x in s.split))},
         "leave_one_benchmark_out": lobo,
         "leave_one_benchmark_out_ci95": lobo_ci,
+        "leave_one_benchmark_out_n": lobo_n,
         "leave_one_benchmark_out_mean": float(np.mean(list(lobo.values()))) if lobo else None,
         "calibration": calib,
         # benchmarks whose scorer learns other labels than the pair APGR is measured on

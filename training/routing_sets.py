@@ -92,6 +92,31 @@ def from_outcomes(name: str, outcomes: Outcomes, weak: str, strong: str) -> Rout
     )
 
 
+SEEN = "seen"  # the split of a test row whose prompt is also a training prompt
+
+
+def mark_seen_test_rows(sets: Sequence[RoutingSet]) -> list[RoutingSet]:
+    """Move test rows whose prompt is a training prompt of any set to split "seen".
+
+    Benchmarks share prompts: 36 of LLMRouter's test prompts are GSM8K training prompts
+    (its GSM8K questions come from the same test set RouteLLM's file does). A scorer
+    that trained on a prompt cannot be measured on it, whatever the labels were.
+    """
+    trained = {
+        p for s in sets for p, split in zip(s.prompts, s.split, strict=True) if split == "train"
+    }
+    return [
+        replace(
+            s,
+            split=[
+                SEEN if split == "test" and p in trained else split
+                for p, split in zip(s.prompts, s.split, strict=True)
+            ],
+        )
+        for s in sets
+    ]
+
+
 def price_tiers(
     outcomes: Outcomes, models_info: Mapping[str, Mapping[str, Any]]
 ) -> tuple[list[str], list[str]]:

@@ -64,17 +64,30 @@ def render(summary: dict[str, Any], *, model_dir: str) -> str:
             f"{_pct(m['cpt50'])}{cpt_b} | {_pct(m['cpt80'])} | {m['auc']:.3f} | "
             f"{m['oracle_apgr']:.3f} | {target} |"
         )
+    seen = summary.get("held_out_seen") or {}
+    if seen:
+        counts = ", ".join(f"{k} {v}" for k, v in seen.items())
+        lines += [
+            "",
+            "Test rows whose prompt is also a training prompt (of any benchmark) are not "
+            f"held out and not counted above: {counts}.",
+        ]
     lobo = summary.get("leave_one_benchmark_out") or {}
     if lobo:
         ci = summary.get("leave_one_benchmark_out_ci95") or {}
+        n = summary.get("leave_one_benchmark_out_n") or {}
         lines += [
             "",
-            "## Leave one benchmark out (train on the others, test on all rows of this one)",
+            "## Leave one benchmark out (train on the others, test on every row of this one "
+            "whose prompt they do not contain)",
             "",
-            "| left out | APGR [95% CI] |",
-            "|---|---|",
-            *[f"| {k} | {v:.3f}{_interval(ci.get(k))} |" for k, v in lobo.items()],
-            f"| **mean** | **{summary['leave_one_benchmark_out_mean']:.3f}** (target ≥ 0.56) |",
+            "| left out | n | APGR [95% CI] |",
+            "|---|---|---|",
+            *[
+                f"| {k} | {n.get(k, '–')} | {v:.3f}{_interval(ci.get(k))} |"
+                for k, v in lobo.items()
+            ],
+            f"| **mean** | | **{summary['leave_one_benchmark_out_mean']:.3f}** (target ≥ 0.56) |",
         ]
     lines += [
         "",

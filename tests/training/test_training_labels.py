@@ -15,9 +15,11 @@ from llmtriage_train.fit import LinearHeads, fit_heads, head_targets
 from llmtriage_train.outcomes import Outcomes
 from llmtriage_train.pipeline import TrainOptions, train
 from llmtriage_train.routing_sets import (
+    SEEN,
     RoutingSet,
     Target,
     benchmark_set,
+    mark_seen_test_rows,
     price_tiers,
     tier_target,
 )
@@ -180,3 +182,47 @@ def test_candidates_option_takes_offsets_and_refuses_anything_else() -> None:
         _candidates("gain:0.1:0.5:sideways")
     with pytest.raises(argparse.ArgumentTypeError):
         _candidates("gain:0.1")
+
+
+def test_test_rows_seen_in_training_are_not_held_out(tmp_path: Path) -> None:
+    ones = np.ones(4)
+    a = RoutingSet(
+        "a", ["p", "q", "r", "s"], ones, ones, ["train", "train", "test", "test"], "w", "s"
+    )
+    b = RoutingSet("b", ["p", "r", "t", "q"], ones, ones, ["test", "test", "train", None], "w", "s")
+    marked = {s.name: s.split for s in mark_seen_test_rows([a, b])}
+    # "p" is a training prompt of a, "t" of b; "r" is only ever a test prompt
+    assert marked == {
+        "a": ["train", "train", "test", "test"],
+        "b": [SEEN, "test", "train", None],
+    }
+
+
+def test_evaluation_skips_held_out_prompts_trained_on_elsewhere(tmp_path: Path) -> None:
+    # b's test split repeats a's training prompts: only its own new prompts count
+    rng = np.random.default_rng(1)
+    n = 200
+    hard = rng.random(n) < 0.5
+    prompts = [f"{'hard' if h else 'easy'} item {i}" for i, h in enumerate(hard)]
+    weak, strong = np.where(hard, 0.0, 1.0), np.ones(n)
+    a = RoutingSet("a", prompts, weak, strong, ["train"] * n, "w", "s")
+    b_split = ["test"] * 50 + ["train"] * (n - 50)
+    b = RoutingSet(
+        "b", prompts[:50] + [p + " b" for p in prompts[50:]], weak, strong, b_split, "w", "s"
+    )
+    c = RoutingSet(
+        "c",
+        [p + " c" for p in prompts],
+        weak,
+        strong,
+        ["test"] * 30 + ["train"] * (n - 30),
+        "w",
+        "s",
+    )
+    opts = TrainOptions(out=tmp_path / "m", candidates=(Candidate("gain", 1.0),), jobs=1)
+    summary = train([a, b, c], HashingEmbedder(), None, opts)
+    assert summary["held_out_seen"] == {"b": 50}
+    assert "b" not in summary["held_out"]  # nothing of b's test split is new
+    assert summary["held_out"]["c"]["n"] == 30
+    # a and b share 50 prompts: left out, each is scored on the 150 the others lack
+    assert summary["leave_one_benchmark_out_n"] == {"a": n - 50, "b": n - 50, "c": n}
