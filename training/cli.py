@@ -7,10 +7,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtriage.embedding import Embedder
 from llmtriage.errors import InputError
+
+if TYPE_CHECKING:  # crossval pulls in scikit-learn: imported only when training
+    from llmtriage_train.crossval import Candidate
 
 DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
 
@@ -18,7 +21,7 @@ DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
 FLAGS = ("offsets", "products")
 
 
-def _candidates(text: str) -> tuple[Any, ...]:
+def _candidates(text: str) -> tuple[Candidate, ...]:
     """LABEL:C:BALANCE[:offsets][:products],... as crossval.Candidate objects."""
     from llmtriage_train.crossval import Candidate
 

@@ -1,11 +1,11 @@
 """A lean HTTP/1.1 transport for the providers' httpx client.
 
-httpx stays the API (requests, responses, timeouts, errors); this replaces only
-what sits under it. httpcore's HTTP/1.1 path
-(h11 in pure Python, anyio streams, a general connection pool) took ~0.5 ms of CPU
-per proxied call on the 2-core dev machine, a quarter of the router's whole cost.
-Here one `asyncio.Protocol` per connection is fed by httptools, the C parser uvicorn
-uses, and a small keep-alive pool hands connections out.
+httpx stays the API (requests, responses, timeouts, errors); this replaces only what
+sits under it. httpcore's HTTP/1.1 path (h11 in pure Python, anyio streams, a general
+connection pool) took ~0.5 ms of CPU per proxied call on the 2-core dev machine, a
+quarter of the router's whole cost. Here one `asyncio.Protocol` per connection is fed
+by httptools, the C parser uvicorn uses, and a small keep-alive pool hands connections
+out.
 
 Scope: what the providers send — requests with a bounded body (no request
 streaming), answers with Content-Length, chunked or close-delimited bodies, TLS with

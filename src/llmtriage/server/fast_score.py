@@ -1,14 +1,14 @@
 """The hot path of `POST /v1/score`, served straight from ASGI.
 
-FastAPI's stack (error and exception middleware, its telemetry and body-limit
-layers, our guard and metrics middleware, route matching over every route, the
-request object, the response class) costs about three quarters of what scoring a
-short prompt does: in-process, a request through it takes about 1.5× as long as one
-answered here (`python -m bench.run --only asgi`; docs/bench.md has the saved run). A scoring
+FastAPI's stack (error and exception middleware, its telemetry and body-limit layers,
+our guard and metrics middleware, route matching over every route, the request object,
+the response class) costs about three quarters of what scoring a short prompt does:
+in-process, a request through it takes about 1.5× as long as one answered here
+(`python -m bench.run --only asgi`; docs/bench.md has the saved run). A scoring
 service lives or dies by requests per core, so the common case, a well-formed JSON
 body within the size limit on a ready service, is answered here with the very same
-functions the FastAPI route calls (`score_one`, `json_body`), and counted in the
-same metrics.
+functions the FastAPI route calls (`score_one`, `json_body`), and counted in the same
+metrics.
 
 Anything else, and every error, goes to the FastAPI app unchanged: the body read
 so far is replayed to it, so its validation, 4xx shapes and 500 guard stay the one
