@@ -127,9 +127,21 @@ def test_malformed_chunk_midway_ends_with_an_error_event(up: Up, url: str) -> No
     assert up["b"].calls == 0
 
 
-def test_missing_done_is_not_a_complete_stream(up: Up, url: str) -> None:
+def test_complete_stream_without_done_is_complete(up: Up, url: str) -> None:
+    """finish_reason and the usage chunk came: the answer is whole, [DONE] or not."""
     up["a"].script.append(no_done())
-    _, lines = sse(url, BODY)
-    assert text_of(lines) == "answer from a"  # every word arrived, but no terminator
-    error = assert_error_ended(lines)
-    assert "without [DONE]" in error["message"]
+    _, lines = sse(url, {**BODY, "stream_options": {"include_usage": True}})
+    assert_complete(lines, "answer from a")
+    usage = json.loads(lines[-3].removeprefix("data: "))["usage"]
+    assert usage["completion_tokens"] == 3
+    assert lines[-2].startswith(": x-llmtriage-cost=0.0000") and up["b"].calls == 0
+
+
+def test_cut_after_the_role_chunk_falls_back_unseen(up: Up, url: str) -> None:
+    """Only the role chunk had come: the client has seen nothing, so b answers alone."""
+    up["a"].script.append(cut(at=1))
+    headers, lines = sse(url, BODY)
+    assert_complete(lines, "answer from b")
+    assert headers["x-llmtriage-fallbacks"] == "a=connection"
+    roles = [line for line in lines if '"role"' in line]
+    assert len(roles) == 1 and json.loads(lines[0].removeprefix("data: "))["model"] == "model-b"

@@ -136,6 +136,7 @@ async def test_total_deadline_cuts_a_stalled_stream(
     )
     first = await anext(stream)
     assert first.choices[0]["delta"]["role"] == "assistant"
+    assert (await anext(stream)).choices[0]["delta"]["content"] == "Hello"
     with pytest.raises(ProviderTimeout):
         await anext(stream)
     await stream.aclose()

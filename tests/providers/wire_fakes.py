@@ -143,9 +143,10 @@ class FakeOpenAI(_Fake):
             return f"data: {json.dumps(data)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
-        await self._hold()
         for i, word in enumerate(reply.split(" ")):
             yield chunk({"content": word if i == 0 else " " + word}, None)
+            if i == 0:  # after the first token, as the Anthropic fake does
+                await self._hold()
         yield chunk({}, "stop")
         if usage is not None:
             final = {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}

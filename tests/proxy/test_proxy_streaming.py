@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from decimal import Decimal
 
@@ -96,7 +97,8 @@ def test_anthropic_stream_cost(proxy_url: str, anthropic_fake: tuple[FakeAnthrop
 def test_chunks_are_forwarded_as_they_arrive(
     proxy_url: str, openai_fake: tuple[FakeOpenAI, str]
 ) -> None:
-    """The upstream holds after its first chunk; the client must see that chunk meanwhile."""
+    """The upstream holds after its first token; the client must see it meanwhile (the
+    role chunk before it is held back only until that token)."""
     fake, _ = openai_fake
     gate = threading.Event()
     fake.hold_after_first_chunk = gate
@@ -108,6 +110,8 @@ def test_chunks_are_forwarded_as_they_arrive(
         lines = r.iter_lines()
         first = next(line for line in lines if line)
         assert '"role": "assistant"' in first or '"role":"assistant"' in first
+        token = json.loads(next(line for line in lines if line).removeprefix("data: "))
+        assert token["choices"][0]["delta"]["content"] == "Hello"
         assert not gate.is_set()
         gate.set()
         rest = [line for line in lines if line]

@@ -15,15 +15,17 @@ from llmtriage.providers.anthropic_translate import (
     to_messages_body,
 )
 from llmtriage.providers.base import Endpoint, Timeouts
-from llmtriage.providers.errors import ProviderProtocolError
+from llmtriage.providers.errors import ProviderCallError, ProviderProtocolError
 from llmtriage.providers.http import (
     Route,
+    drain,
     fetch_body,
     open_events,
     parse_json,
     parse_model,
     translate_errors,
 )
+from llmtriage.providers.stream_end import DRAIN_S, StreamEnd
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -67,18 +69,26 @@ class AnthropicProvider:
         translator = StreamTranslator(
             deployment=self.endpoint.deployment, model=self.endpoint.model
         )
+        end = StreamEnd(wants_usage=request.wants_usage)
         with translate_errors(self.endpoint):
             events = open_events(self._client, http_request, timeout=timeout)
-            stopped = False
             async with aclosing(events):
-                async for event in events:
-                    if stopped:
-                        continue  # read to the end of the body so the connection is reused
-                    data = parse_json(event.data, self.endpoint)
-                    for chunk in translator.feed(data):
-                        yield chunk
-                    stopped = data.get("type") == "message_stop"
-        if not stopped:  # a stream cut without message_stop must not pass for complete
+                try:
+                    async for event in events:
+                        data = parse_json(event.data, self.endpoint)
+                        for chunk in translator.feed(data):
+                            end.see(chunk)
+                            yield chunk
+                        if data.get("type") == "message_stop":
+                            await drain(events, within_s=DRAIN_S)
+                            return
+                except (httpx.HTTPError, TimeoutError, ProviderCallError):
+                    if not end.finished:
+                        raise
+                    # message_delta carried the stop reason and the final usage: whole.
+        if not end.finished:  # a cut stream must not pass for complete
             raise ProviderProtocolError(
-                "the stream ended without message_stop", deployment=self.endpoint.deployment
+                f"the stream ended {end.missing()}", deployment=self.endpoint.deployment
             )
+        # No message_stop: its usage-only chunk is built from message_delta's usage.
+        yield translator.usage_chunk()

@@ -91,16 +91,18 @@ class StreamTranslator:
         return [self._chunk({}, finish_reason(stop) or "stop")]
 
     def _message_stop(self, _: JSONObject) -> list[ChatChunk]:
-        return [
-            ChatChunk(
-                id=self._id,
-                object="chat.completion.chunk",
-                created=self._created,
-                model=self._model,
-                choices=[],
-                usage=self._usage.to_openai(),
-            )
-        ]
+        return [self.usage_chunk()]
+
+    def usage_chunk(self) -> ChatChunk:
+        """The usage-only chunk, from the usage counted so far (message_delta's is final)."""
+        return ChatChunk(
+            id=self._id,
+            object="chat.completion.chunk",
+            created=self._created,
+            model=self._model,
+            choices=[],
+            usage=self._usage.to_openai(),
+        )
 
     def _error(self, event: JSONObject) -> list[ChatChunk]:
         message, error_type = provider_message(event)

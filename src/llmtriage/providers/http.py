@@ -7,6 +7,7 @@ httpx exceptions and non-2xx answers become the typed errors of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing, contextmanager
@@ -16,6 +17,7 @@ from typing import Any, TypeVar, cast
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from llmtriage.errors import ProviderError
 from llmtriage.providers.base import Endpoint, Timeouts
 from llmtriage.providers.errors import (
     ProviderConnectionError,
@@ -193,6 +195,16 @@ async def stream_events(
                 yield SSEEvent(parser.event, "\n".join(parser.data))
     finally:
         await response.aclose()
+
+
+async def drain(events: AsyncGenerator[SSEEvent, None], *, within_s: float) -> None:
+    """Read what is left of a complete stream (a terminator at most), so that its
+    connection is read to the end and reused; nothing that happens there can change a
+    complete answer, so failures and a stall past `within_s` are ignored."""
+    with contextlib.suppress(httpx.HTTPError, TimeoutError, ProviderError):
+        async with asyncio.timeout(within_s):
+            async for _ in events:
+                pass
 
 
 def open_events(

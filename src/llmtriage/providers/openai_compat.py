@@ -9,17 +9,20 @@ import httpx
 
 from llmtriage.providers.base import Endpoint, Timeouts
 from llmtriage.providers.errors import (
+    ProviderCallError,
     ProviderProtocolError,
     ProviderStreamError,
     provider_message,
 )
 from llmtriage.providers.http import (
     Route,
+    drain,
     fetch_body,
     open_events,
     parse_model,
     translate_errors,
 )
+from llmtriage.providers.stream_end import DRAIN_S, StreamEnd
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -44,20 +47,28 @@ class OpenAICompatProvider:
     ) -> AsyncGenerator[ChatChunk, None]:
         body = request.upstream_json(self.endpoint.model, stream=True)
         http_request = self._route.request(body, timeout=timeout, stream=True)
+        end = StreamEnd(wants_usage=request.wants_usage)
         with translate_errors(self.endpoint):
             events = open_events(self._client, http_request, timeout=timeout)
-            done = False
             async with aclosing(events):
-                async for event in events:
-                    if event.data == "[DONE]":
-                        # Read on to the end of the body (there is nothing after [DONE] but
-                        # the chunked terminator): a fully read connection is reused.
-                        done = True
-                    elif not done:
-                        yield self._chunk(event.data)
-        if not done:  # a stream cut without its terminator must not pass for complete
+                try:
+                    async for event in events:
+                        if event.data == "[DONE]":
+                            await drain(events, within_s=DRAIN_S)
+                            return
+                        chunk = self._chunk(event.data)
+                        end.see(chunk)
+                        yield chunk
+                        if end.settled:  # only [DONE] can follow: do not wait on it
+                            await drain(events, within_s=DRAIN_S)
+                            return
+                except (httpx.HTTPError, TimeoutError, ProviderCallError):
+                    if not end.complete:
+                        raise
+                    return  # the answer was whole before the upstream failed
+        if not end.complete:  # a cut stream must not pass for complete
             raise ProviderProtocolError(
-                "the stream ended without [DONE]", deployment=self.endpoint.deployment
+                f"the stream ended {end.missing()}", deployment=self.endpoint.deployment
             )
 
     def _chunk(self, data: str) -> ChatChunk:

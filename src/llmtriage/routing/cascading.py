@@ -204,7 +204,7 @@ class Cascader:
         return RoutedStream(
             decision,
             final.deployment,
-            None,
+            [],
             replay(final.response),
             tier=final.tier,
             attempts=final.attempts,

@@ -53,7 +53,7 @@ from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError
 from llmtriage.routing.router import Router
-from llmtriage.routing.streaming import Opened, RoutedStream, first_chunk
+from llmtriage.routing.streaming import Opened, RoutedStream, opening
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.store.base import Store
 from llmtriage.store.decision_cache import CachedScore, ScopedCache
@@ -191,14 +191,14 @@ class RoutingService:
 
     async def _open_stream(self, decision: Decision, request: ChatRequest) -> RoutedStream:
         async def call(target: ResolvedDeployment, timeouts: Timeouts) -> Opened:
-            return await first_chunk(target.require_provider().stream(request, timeout=timeouts))
+            return await opening(target.require_provider().stream(request, timeout=timeouts))
 
         answered = await self.fallback.run(self._targets(decision), call, settle_later=True)
-        served, (first, rest) = answered.target, answered.value
+        served, (head, rest) = answered.target, answered.value
         return RoutedStream(
             decision,
             served.config,
-            first,
+            head,
             rest,
             tier=served.tier,
             attempts=answered.attempts,

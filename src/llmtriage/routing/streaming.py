@@ -1,7 +1,10 @@
 """A routed stream: the upstream's chunks, with usage and cost kept as they pass.
 
-Once its first chunk is out, a stream cannot fall back any more: a later failure ends it
-(the proxy sends an error event and no `[DONE]`) and is reported through `on_end`, so the
+A stream is opened (`opening`) by pulling chunks until one says something: the leading
+role chunk (`delta: {role: assistant, content: ""}`) is held back with it, so a stream
+cut before its first token fails while the chain can still retry or fall back and the
+client sees nothing of it. Once content is out, a later failure ends the stream (the
+proxy sends an error event and no `[DONE]`) and is reported through `on_end`, so the
 deployment's circuit breaker hears of it.
 """
 
@@ -18,20 +21,40 @@ from llmtriage.routing.config import DeploymentConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
 
-# The first chunk (None: the upstream sent none before [DONE]) and the rest.
-Opened = tuple[ChatChunk | None, AsyncGenerator[ChatChunk, None]]
+# The chunks up to and including the first that says something (empty: the upstream
+# sent none before it ended) and the rest.
+Opened = tuple[list[ChatChunk], AsyncGenerator[ChatChunk, None]]
 OnEnd = Callable[[ProviderCallError | None], Awaitable[None]]
+_MAX_HELD = 16  # role-only chunks held back at most, against an upstream that sends no other
 
 
-async def first_chunk(chunks: AsyncGenerator[ChatChunk, None]) -> Opened:
-    """Pull the first chunk now: connection and HTTP errors raise here, while the proxy
-    can still answer with a proper status code (or try another deployment)."""
+def says_something(chunk: ChatChunk) -> bool:
+    """Content, a tool call, a finish_reason or usage: more than the opening role chunk."""
+    if chunk.usage is not None:
+        return True
+    for choice in chunk.choices:
+        delta = choice.get("delta") or {}
+        if choice.get("finish_reason") is not None or choice.get("logprobs"):
+            return True
+        if any(value for key, value in delta.items() if key != "role"):
+            return True
+    return False
+
+
+async def opening(chunks: AsyncGenerator[ChatChunk, None]) -> Opened:
+    """Pull chunks until one says something: connection and HTTP errors, and a stream cut
+    before its first token, raise here, while the proxy can still answer with a proper
+    status code (or try another deployment)."""
+    head: list[ChatChunk] = []
     try:
-        first = await anext(chunks, None)
+        async for chunk in chunks:
+            head.append(chunk)
+            if says_something(chunk) or len(head) >= _MAX_HELD:
+                break
     except BaseException:
         await chunks.aclose()
         raise
-    return first, chunks
+    return head, chunks
 
 
 class RoutedStream:
@@ -41,7 +64,7 @@ class RoutedStream:
         self,
         decision: Decision,
         deployment: DeploymentConfig,
-        first: ChatChunk | None,
+        head: list[ChatChunk],
         rest: AsyncGenerator[ChatChunk, None],
         *,
         tier: str | None = None,
@@ -56,7 +79,7 @@ class RoutedStream:
         self.usage: Usage | None = None
         self.cascade = cascade  # None: the cascade did not run
         self.spent_before = Decimal(0)  # a doubted cheap answer's cost, when escalated
-        self._first = first
+        self._head = head
         self._rest = rest
         self._on_end = on_end
 
@@ -67,8 +90,8 @@ class RoutedStream:
         deployment: DeploymentConfig,
         chunks: AsyncGenerator[ChatChunk, None],
     ) -> RoutedStream:
-        first, rest = await first_chunk(chunks)
-        return cls(decision, deployment, first, rest)
+        head, rest = await opening(chunks)
+        return cls(decision, deployment, head, rest)
 
     @property
     def cost(self) -> Decimal | None:
@@ -77,9 +100,9 @@ class RoutedStream:
         return cost_usd(self.usage, self.deployment) + self.spent_before
 
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield self._seen(first)
+        head, self._head = self._head, []
+        for chunk in head:
+            yield self._seen(chunk)
         try:
             async for chunk in self._rest:
                 yield self._seen(chunk)
