@@ -82,19 +82,19 @@ def test_connection_reset_before_headers(up: Up, client: openai.OpenAI) -> None:
     assert calls(up) == {"a": 1, "b": 1, "c": 0}
 
 
-def test_silent_provider_times_out_at_first_token(up: Up, client: openai.OpenAI) -> None:
+def test_silent_provider_times_out_at_read(up: Up, client: openai.OpenAI) -> None:
     up["a"].script.append(silent())
     headers, answer, elapsed = ask(client)
     assert answer.model == "model-b" and headers["x-llmtriage-fallbacks"] == "a=timeout"
-    assert 0.45 <= elapsed < 1.5  # first_token is 0.5 s
+    assert 0.95 <= elapsed < 1.8  # a whole answer: read (1 s), not first_token (0.5 s)
     assert calls(up) == {"a": 1, "b": 1, "c": 0}
 
 
 def test_slow_first_byte_of_a_whole_answer(up: Up, client: openai.OpenAI) -> None:
-    up["a"].script.append(slow(2.0))
+    up["a"].script.append(slow(3.0))
     headers, answer, elapsed = ask(client)
     assert answer.model == "model-b" and headers["x-llmtriage-fallbacks"] == "a=timeout"
-    assert elapsed < 1.5
+    assert elapsed < 1.8
 
 
 def test_unparseable_answer_moves_on(up: Up, client: openai.OpenAI) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from llmtriage.providers.anthropic import AnthropicProvider
 from llmtriage.providers.base import Endpoint, Timeouts
-from llmtriage.providers.errors import ProviderCallError, ProviderProtocolError
+from llmtriage.providers.errors import ProviderCallError, ProviderProtocolError, ProviderTimeout
 from llmtriage.providers.openai_compat import OpenAICompatProvider
 from llmtriage.providers.types import ChatChunk, ChatRequest
 from tests.chaos.wire import SSE_HEAD, chunk
@@ -186,3 +186,26 @@ async def test_anthropic_message_delta_without_message_stop_is_complete(ending: 
 async def test_anthropic_without_a_stop_reason_is_cut() -> None:
     with pytest.raises(ProviderProtocolError, match="before its finish_reason"):
         await read_all(anthropic, ANTHROPIC_HEAD, "clean")
+
+
+async def test_a_stall_mid_stream_is_detected_within_idle() -> None:
+    timeouts = Timeouts(connect=1, read=20, total=20, idle=0.3)
+    seen: list[ChatChunk] = []
+    start = time.monotonic()
+    async with upstream([ROLE, delta("Hi")], "stall") as url, httpx.AsyncClient() as client:
+        with pytest.raises(ProviderTimeout, match=r"stalled: no chunk for 0\.3 s"):
+            async for c in openai(url, client).stream(ask(usage=False), timeout=timeouts):
+                seen.append(c)
+    assert 0.25 < time.monotonic() - start < 1.5 and text(seen) == "Hi"
+
+
+async def test_a_slow_consumer_is_not_a_stalled_upstream() -> None:
+    """Idle counts from when the caller asks for the next chunk, not from the last one."""
+    timeouts = Timeouts(connect=1, read=20, total=20, idle=0.2)
+    events = [ROLE, delta("Hi"), delta(" there"), FINISH, USAGE, DONE]
+    async with upstream(events, "clean") as url, httpx.AsyncClient() as client:
+        seen = []
+        async for c in openai(url, client).stream(ask(usage=False), timeout=timeouts):
+            seen.append(c)
+            await asyncio.sleep(0.3)
+    assert text(seen) == "Hi there"

@@ -19,16 +19,23 @@ from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 
 @dataclass(frozen=True, kw_only=True)
 class Timeouts:
-    """Seconds. `connect` and `read` bound each socket wait; `total` bounds the whole
-    call, streams included (checked between events). `first_token` bounds the time from
-    sending to the response head and, for a stream, its first event: a deployment that
-    accepts the call but never starts answering is given up on early (None: no bound
-    beyond `read` and `total`)."""
+    """Seconds, per deployment.
+
+    connect      TCP (and TLS) connect
+    first_token  a stream: from sending to its first event (headers sent at once prove
+                 nothing); a deployment that accepts the call but never starts answering is
+                 given up on early. Whole answers arrive only when complete: `read` bounds them.
+    idle         a stream: the longest silence between two events once it has started, so a
+                 stall mid-stream is detected within it (comment lines do not count)
+    read         any one socket read (the transport's own bound)
+    total        the whole call, streams included; cut to what is left of the request deadline
+    None for first_token or idle: no bound beyond `read` and `total`."""
 
     connect: float = 5.0
     read: float = 60.0
     total: float = 300.0
-    first_token: float | None = None
+    first_token: float | None = 10.0
+    idle: float | None = 15.0
 
     def for_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(self.read, connect=self.connect)

@@ -42,7 +42,7 @@ def deadline_after(timeout: Timeouts) -> float:
 
 
 def first_token_at(timeout: Timeouts) -> float | None:
-    """Loop time by which the response head (and a stream's first event) must arrive."""
+    """Loop time by which a stream's response head and first event must arrive."""
     if timeout.first_token is None:
         return None
     return asyncio.get_running_loop().time() + timeout.first_token
@@ -66,17 +66,19 @@ def translate_errors(endpoint: Endpoint) -> Iterator[None]:
 
 
 @contextmanager
-def _first_token_bound(request: httpx.Request, applies: bool) -> Iterator[None]:
-    """Names a passed `first_token` deadline (translate_errors would call it the total)."""
+def _named_bound(request: httpx.Request, reason: str | None) -> Iterator[None]:
+    """Names a passed first-token or idle deadline (translate_errors would call it the
+    total); `reason` None: the total deadline is the one that applies."""
     try:
         yield
     except TimeoutError as exc:
-        if not applies:
+        if reason is None:
             raise
         endpoint: Endpoint = request.extensions["llmtriage_endpoint"]
-        raise ProviderTimeout(
-            "no first token within the first_token timeout", deployment=endpoint.deployment
-        ) from exc
+        raise ProviderTimeout(reason, deployment=endpoint.deployment) from exc
+
+
+NO_FIRST_TOKEN = "no first token within the first_token timeout"
 
 
 async def send(
@@ -92,7 +94,7 @@ async def send(
     The head must arrive by `first_at` (when given) and everything by `deadline`; a whole
     answer (`stream=False`) is read here, so only a stream leaves the body to the caller."""
     head_at = deadline if first_at is None else min(first_at, deadline)
-    with _first_token_bound(request, head_at < deadline):
+    with _named_bound(request, NO_FIRST_TOKEN if head_at < deadline else None):
         async with asyncio.timeout_at(head_at):
             response = await client.send(request, stream=True)
     try:
@@ -113,13 +115,8 @@ async def fetch_body(
     """A whole (non-streamed) answer's body under `timeout`'s deadlines, or a typed error."""
     endpoint: Endpoint = request.extensions["llmtriage_endpoint"]
     with translate_errors(endpoint):
-        response = await send(
-            client,
-            request,
-            deadline=deadline_after(timeout),
-            stream=False,
-            first_at=first_token_at(timeout),
-        )
+        # No first-token bound: a whole answer's head comes when its last token does.
+        response = await send(client, request, deadline=deadline_after(timeout), stream=False)
     return response.content
 
 
@@ -168,29 +165,39 @@ async def stream_events(
     *,
     deadline: float,
     first_at: float | None = None,
+    idle_s: float | None = None,
 ) -> AsyncGenerator[SSEEvent, None]:
-    """Server-sent events of a streamed POST, each read under the total deadline (the
-    first one also under `first_at`: headers sent at once prove nothing).
+    """Server-sent events of a streamed POST, each read under the total deadline; the
+    first one also under `first_at`, every later one within `idle_s` of the one before.
 
     Close it (`contextlib.aclosing`) when stopping early: that releases the connection."""
     response = await send(client, request, deadline=deadline, stream=True, first_at=first_at)
     # aiter_lines is an async generator; close it even when the caller stops early.
     lines_gen = cast(AsyncGenerator[str, None], response.aiter_lines())
-    waiting_first = first_at is not None and first_at < deadline
+    loop = asyncio.get_running_loop()
+    started = False  # an event arrived: the idle bound applies from now on
+    last = loop.time()  # of the last event, after the caller took it
     try:
         async with aclosing(lines_gen) as lines:
             parser = _SSEParser()
             while True:
-                at = first_at if waiting_first and first_at is not None else deadline
-                with _first_token_bound(request, waiting_first):
+                at, reason = deadline, None
+                if not started and first_at is not None:
+                    at, reason = first_at, NO_FIRST_TOKEN
+                elif started and idle_s is not None:
+                    at, reason = last + idle_s, f"stalled: no chunk for {idle_s:g} s (idle)"
+                if at >= deadline:
+                    at, reason = deadline, None
+                with _named_bound(request, reason):
                     async with asyncio.timeout_at(at):
                         line = await anext(lines, None)
                 if line is None:
                     break
                 event = parser.feed(line)
                 if event is not None:
-                    waiting_first = False
+                    started = True
                     yield event
+                    last = loop.time()  # a slow consumer is not a stalled upstream
             if parser.data:
                 yield SSEEvent(parser.event, "\n".join(parser.data))
     finally:
@@ -210,10 +217,14 @@ async def drain(events: AsyncGenerator[SSEEvent, None], *, within_s: float) -> N
 def open_events(
     client: httpx.AsyncClient, request: httpx.Request, *, timeout: Timeouts
 ) -> AsyncGenerator[SSEEvent, None]:
-    """`stream_events` under `timeout`'s total and first-token deadlines; iterate it
+    """`stream_events` under `timeout`'s total, first-token and idle bounds; iterate it
     inside `translate_errors`."""
     return stream_events(
-        client, request, deadline=deadline_after(timeout), first_at=first_token_at(timeout)
+        client,
+        request,
+        deadline=deadline_after(timeout),
+        first_at=first_token_at(timeout),
+        idle_s=timeout.idle,
     )
 
 

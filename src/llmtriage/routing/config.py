@@ -13,7 +13,7 @@ Shape (see `defaults/routing.yaml` for a commented example):
                                              # forbid_tiers | classify | no_cascade
     auto_model_names: [auto]
     default_tier: <tier>        # used when the classifier is off
-    timeouts: {connect, first_token?, read, total}   # a deployment's own override field by field
+    timeouts: {connect, first_token, idle, read, total}  # a deployment's own overrides fields
     auth: {api_key_hashes: [sha256 hex, …]}
     cascade: {enabled, cheap_tier, strong_tier, signals, threshold, band: [low, high],
               verifier_path?}   # llmtriage.cascade.config.CascadeConfig; off by default
@@ -58,14 +58,22 @@ class UpstreamConfig(_Strict):
 
 
 class TimeoutsConfig(_Strict):
+    """Seconds (providers/base.py `Timeouts` says what each bounds). null for first_token
+    or idle: no bound beyond read and total."""
+
     connect: float = Field(default=5.0, gt=0)
-    first_token: float | None = Field(default=None, gt=0)  # None: only read and total bound it
+    first_token: float | None = Field(default=10.0, gt=0)  # a stream's first event
+    idle: float | None = Field(default=15.0, gt=0)  # a stream's longest silence between events
     read: float = Field(default=60.0, gt=0)
     total: float = Field(default=300.0, gt=0)
 
     def value(self) -> Timeouts:
         return Timeouts(
-            connect=self.connect, read=self.read, total=self.total, first_token=self.first_token
+            connect=self.connect,
+            read=self.read,
+            total=self.total,
+            first_token=self.first_token,
+            idle=self.idle,
         )
 
     def overridden_by(self, other: TimeoutsConfig | None) -> TimeoutsConfig:
