@@ -76,6 +76,30 @@ async def test_opens_on_failure_count(store: CountingStore, clock: VirtualTime) 
     assert (await b.allow("a", lease_s=1)).permit is Permit.DENIED
 
 
+async def test_opens_on_failures_in_a_row_at_any_rate(
+    store: CountingStore, clock: VirtualTime
+) -> None:
+    """One call a minute: the 10 s window never holds min_calls, the streak still trips."""
+    b = replica(store, clock, min_calls=1000, consecutive=3)
+    for ok in (False, False, True, False, False):  # a success starts the streak afresh
+        await outcomes(b, ok)
+        clock.now += 60
+    assert (await b.allow("a", lease_s=1)).permit is Permit.CALL
+    await outcomes(b, False)
+    assert (await b.allow("a", lease_s=1)).permit is Permit.DENIED
+    clock.now += 5.1  # cooldown: the probe fails, open again; a fresh streak after that
+    await b.record(await b.allow("a", lease_s=1), ok=False)
+    assert (await b.allow("a", lease_s=1)).permit is Permit.DENIED
+
+
+async def test_no_streak_bound_leaves_the_rate(store: CountingStore, clock: VirtualTime) -> None:
+    b = replica(store, clock, min_calls=1000, consecutive=None)
+    for _ in range(50):
+        await outcomes(b, False)
+        clock.now += 60
+    assert (await b.allow("a", lease_s=1)).permit is Permit.CALL
+
+
 async def test_failures_slide_out_of_the_window(store: CountingStore, clock: VirtualTime) -> None:
     b = replica(store, clock, min_calls=1000, failure_count=3)
     await outcomes(b, False, False)

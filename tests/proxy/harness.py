@@ -56,6 +56,9 @@ rules:
   - {{id: json, match: {{json_mode: true}}, action: route_to_deployment, deployment: mini}}
 auth:
   api_key_hashes: [{hashes}]
+# Off (it is on by default): these tests see each upstream's error as the client gets it
+# without a chain; tests/chaos and tests/fallback test the chains.
+fallback: {{enabled: false}}
 """
 
 

@@ -58,7 +58,7 @@ def test_packaged_default_loads() -> None:
     config = load_routing_config()
     assert config.tier_names == ["cheap", "strong"]
     assert config.auto_model_names == ["auto"]
-    assert not config.cascade.enabled and not config.fallback.enabled
+    assert not config.cascade.enabled and config.fallback.enabled
     assert all(d.api_key_env for t in config.tiers for d in t.deployments)
 
 

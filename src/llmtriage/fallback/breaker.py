@@ -1,14 +1,19 @@
 """Circuit breakers, one per deployment, shared by every replica through the store.
 
     closed ──(failure rate ≥ failure_rate over ≥ min_calls, or ≥ failure_count failures,
-              within window_s)──▶ open ──(cooldown_s)──▶ half-open: one probe
+              within window_s; or `consecutive` failures in a row, at any rate)
+           ──▶ open ──(cooldown_s)──▶ half-open: one probe
     half-open ──probe answers──▶ closed (window cleared)   ──probe fails──▶ open
 
 State is a small JSON value under `KeySpace.breaker_state(deployment)`: absent or
 {"s": "closed"}, {"s": "open", "until": t} or {"s": "half_open", "until": t} (t: wall
 clock, so replicas agree). It changes only through `compare_and_set`, so exactly one
 replica wins each transition and exactly one gets the probe; outcomes are counted by
-the store's atomic `record_outcome`. The same recipe is checked against every store in
+the store's atomic `record_outcome`. A rate needs traffic (min_calls within window_s): a
+deployment that is down while it gets a call every few seconds would never reach it, so
+failures in a row trip it too. That streak is counted by each replica for its own calls
+(a success anywhere in between would be missed, which only delays the trip); the trip
+itself is shared like any other. The same recipe is checked against every store in
 tests/store/test_contract.py. Redis down: FailOpenStore answers from local memory, and
 each replica then keeps its own breakers until Redis is back.
 
@@ -58,6 +63,7 @@ class BreakerSettings:
     min_calls: int = 10
     failure_rate: float = 0.5
     failure_count: int | None = None
+    consecutive: int | None = 5  # failures in a row that trip it whatever the rate
     cooldown_s: float = 15.0
     sync_s: float = 0.25
 
@@ -68,8 +74,12 @@ class BreakerSettings:
             raise ValueError("sync_s must not be negative")
         if not 0 < self.failure_rate <= 1:
             raise ValueError("failure_rate must be in (0, 1]")
+        if self.consecutive is not None and self.consecutive < 1:
+            raise ValueError("consecutive must be at least 1")
 
-    def trips(self, failures: int, total: int) -> bool:
+    def trips(self, failures: int, total: int, streak: int = 0) -> bool:
+        if self.consecutive is not None and streak >= self.consecutive:
+            return True
         if self.failure_count is not None and failures >= self.failure_count:
             return True
         return total >= self.min_calls and failures >= self.failure_rate * total
@@ -106,6 +116,7 @@ class Breakers:
         self._on_state = on_state
         self._open_until: dict[str, float] = {}
         self._closed: dict[str, tuple[float, bytes | None]] = {}  # (trusted until, raw state)
+        self._streak: dict[str, int] = {}  # this replica's failures in a row, per deployment
 
     async def allow(self, deployment: str, *, lease_s: float) -> Ticket:
         """May `deployment` be called now? A probe's lease (`lease_s`) bounds how long the
@@ -159,6 +170,7 @@ class Breakers:
             return  # the lease ran out and another replica probes now
         if ok:
             self._open_until.pop(dep, None)
+            self._streak.pop(dep, None)
             self._trust_closed(dep, CLOSED_RAW, now)
             with contextlib.suppress(StoreUnavailable):  # closed starts afresh
                 await self.store.delete(self.keys.breaker_window(dep))
@@ -168,24 +180,26 @@ class Breakers:
 
     async def _count(self, ticket: Ticket, *, ok: bool) -> None:
         dep, now, s = ticket.deployment, self._clock(), self.settings
+        streak = self._streak[dep] = 0 if ok else self._streak.get(dep, 0) + 1
         try:
             failures, total = await self.store.record_outcome(
                 self.keys.breaker_window(dep), ok, now, s.window_s
             )
         except StoreUnavailable:
-            return
-        if ok or not s.trips(failures, total):
+            return  # a bare store that is down: fail open, as `allow` does
+        if ok or not s.trips(failures, total, streak):
             return
         until = now + s.cooldown_s
         if await self._cas(
             self.keys.breaker_state(dep), ticket.seen, _encode(BreakerState.OPEN, until)
         ):
             log.warning(
-                "circuit breaker open: deployment=%s failures=%d/%d in %.0f s",
+                "circuit breaker open: deployment=%s failures=%d/%d in %.0f s, %d in a row",
                 dep,
                 failures,
                 total,
                 s.window_s,
+                streak,
             )
             self._opened(dep, until)
         else:
@@ -193,6 +207,7 @@ class Breakers:
 
     def _opened(self, deployment: str, until: float) -> None:
         self._open_until[deployment] = until
+        self._streak.pop(deployment, None)
         self._closed.pop(deployment, None)
         self._observe(deployment, BreakerState.OPEN)
 

@@ -7,7 +7,8 @@ in taxonomy.py; waits come from retry.py; an open circuit breaker skips a deploy
 without calling it. Every call and skip is kept as an `Attempt`.
 
 With `enabled=False` the chain is the old single call: the first target only, no
-retries, no breakers, and its error passes through unchanged.
+retries, no breakers, and its error passes through unchanged; so does the last error of
+a chain of one deployment.
 
 The answering attempt's outcome reaches its breaker through `Answered.settle`: at once
 for a whole answer, at the end for a stream (`settle_later=True`), since a stream can
@@ -122,7 +123,9 @@ class Chain:
                 self._count_request("first" if answered.target is targets[0] else "fallback")
                 return answered
         self._count_request("failed")
-        if not self.settings.enabled and run.last_error is not None:
+        if run.last_error is not None and (not self.settings.enabled or len(targets) == 1):
+            # A chain of one: there was nothing to exhaust, and the deployment's own error
+            # (a 429's Retry-After, a missing key's variable) says more.
             raise run.last_error
         raise ChainExhausted(run.attempts) from run.last_error
 

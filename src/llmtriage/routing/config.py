@@ -18,7 +18,7 @@ Shape (see `defaults/routing.yaml` for a commented example):
     cascade: {enabled, cheap_tier, strong_tier, signals, threshold, band: [low, high],
               verifier_path?}   # llmtriage.cascade.config.CascadeConfig; off by default
     fallback: {enabled, deadline_s, neighbour_tiers, max_retries, max_retry_wait_s,
-               backoff: {base_s, max_s}, breaker: {...}}   # off by default
+               backoff: {base_s, max_s}, breaker: {...}}   # on by default
 
 API keys never appear in the file: `api_key_env` names the environment variable.
 """
@@ -217,6 +217,7 @@ class BreakerConfig(_Strict):
     min_calls: int = Field(default=10, ge=1)  # the rate trips only with this many in the window
     failure_rate: float = Field(default=0.5, gt=0, le=1)
     failure_count: int | None = Field(default=None, ge=1)  # trips at this many, whatever the rate
+    consecutive_failures: int | None = Field(default=5, ge=1)  # in a row: trips at any traffic
     cooldown_s: float = Field(default=15.0, gt=0)  # open this long, then one probe is let through
     sync_s: float = Field(default=0.25, ge=0)  # another replica's trip reaches this one within
 
@@ -224,7 +225,7 @@ class BreakerConfig(_Strict):
 class FallbackConfig(_Strict):
     """Fallback chains (off: one attempt, errors pass through as they are). See fallback/."""
 
-    enabled: bool = False
+    enabled: bool = True
     deadline_s: float = Field(default=300.0, gt=0)  # bounds the whole request, streams included
     neighbour_tiers: Literal["up", "down", "both", "none"] = "up"  # after the tier's own list
     max_retries: int = Field(default=2, ge=0)  # same-deployment retries (429 only), per deployment

@@ -290,6 +290,7 @@ def _chain(
                 min_calls=b.min_calls,
                 failure_rate=b.failure_rate,
                 failure_count=b.failure_count,
+                consecutive=b.consecutive_failures,
                 cooldown_s=b.cooldown_s,
                 sync_s=b.sync_s,
             ),
