@@ -122,3 +122,20 @@ def test_replicas_share_breakers_and_survive_redis_dying(
         up["a"].chooser = lambda _: ok()
         post(second)  # a's probe (or plain call): whatever replica, a answers again
         assert {post(r).headers["x-llmtriage-model"] for r in replicas} == {"model-a"}
+
+
+def test_down_at_a_low_rate_opens_on_failures_in_a_row(up: Up, urls: dict[str, str]) -> None:
+    """A request every 0.3 s: the 1 s window never holds min_calls (10), so no rate can
+    trip; the failures in a row (consecutive_failures, default 5) do."""
+    up["a"].chooser = lambda _: http(503)
+    slow_traffic = {
+        "breaker": {"window_s": 1, "min_calls": 10, "failure_rate": 0.5, "cooldown_s": 30}
+    }
+    with running(chaos_config(urls, fallback=slow_traffic)) as url:
+        served = []
+        for _ in range(6):
+            served.append(post(url).headers["x-llmtriage-fallbacks"])
+            time.sleep(0.3)
+    # 1st: 1 call + 2 retries; 2nd: the 5th failure opens it, so its last retry is skipped
+    assert served[:2] == ["a=overloaded"] * 2 and up["a"].calls == 5
+    assert served[2:] == ["a=breaker_open"] * 4

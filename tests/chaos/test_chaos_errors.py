@@ -65,21 +65,35 @@ def test_persistent_429_gives_up_after_max_retries(up: Up, client: openai.OpenAI
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 529])
-def test_5xx_once_moves_on_without_retrying(up: Up, client: openai.OpenAI, status: int) -> None:
+def test_5xx_once_is_retried_on_the_same_deployment(
+    up: Up, client: openai.OpenAI, status: int
+) -> None:
     up["a"].script.append(http(status, "upstream broke"))
+    headers, answer, _ = ask(client)
+    assert answer.choices[0].message.content == "answer from a"
+    assert headers["x-llmtriage-deployment"] == "a" and headers["x-llmtriage-attempts"] == "2"
+    assert "x-llmtriage-fallbacks" not in headers
+    assert calls(up) == {"a": 2, "b": 0, "c": 0}
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_persistent_5xx_is_retried_then_falls_back(
+    up: Up, client: openai.OpenAI, status: int
+) -> None:
+    up["a"].chooser = lambda _: http(status, "upstream broke")
     headers, answer, _ = ask(client)
     assert answer.choices[0].message.content == "answer from b"
     assert headers["x-llmtriage-deployment"] == "b" and headers["x-llmtriage-tier"] == "cheap"
-    kind = {500: "server", 502: "server", 503: "overloaded", 529: "overloaded"}[status]
+    kind = {500: "server", 503: "overloaded"}[status]
     assert headers["x-llmtriage-fallbacks"] == f"a={kind}"
-    assert calls(up) == {"a": 1, "b": 1, "c": 0}
+    assert calls(up) == {"a": 3, "b": 1, "c": 0}  # 1 + max_retries (2) on a, then b
 
 
-def test_connection_reset_before_headers(up: Up, client: openai.OpenAI) -> None:
+def test_connection_reset_before_headers_is_retried(up: Up, client: openai.OpenAI) -> None:
     up["a"].script.append(reset())
     headers, answer, _ = ask(client)
-    assert answer.model == "model-b" and headers["x-llmtriage-fallbacks"] == "a=connection"
-    assert calls(up) == {"a": 1, "b": 1, "c": 0}
+    assert answer.model == "model-a" and "x-llmtriage-fallbacks" not in headers
+    assert calls(up) == {"a": 2, "b": 0, "c": 0}
 
 
 def test_silent_provider_times_out_at_read(up: Up, client: openai.OpenAI) -> None:
@@ -104,12 +118,12 @@ def test_unparseable_answer_moves_on(up: Up, client: openai.OpenAI) -> None:
 
 
 def test_tier_down_falls_back_to_the_neighbour_tier(up: Up, client: openai.OpenAI) -> None:
-    up["a"].script.append(http(503))
-    up["b"].script.append(reset())
+    up["a"].chooser = lambda _: http(503)
+    up["b"].chooser = lambda _: reset()
     headers, answer, _ = ask(client)
     assert answer.model == "model-c" and headers["x-llmtriage-tier"] == "strong"
     assert headers["x-llmtriage-fallbacks"] == "a=overloaded,b=connection"
-    assert headers["x-llmtriage-attempts"] == "3"
+    assert headers["x-llmtriage-attempts"] == "7"  # 3 on a, 3 on b, 1 on c
 
 
 def test_context_length_goes_straight_to_a_larger_window(up: Up, client: openai.OpenAI) -> None:
@@ -156,7 +170,7 @@ def test_whole_chain_down_is_a_503_listing_the_attempts(up: Up, urls: dict[str, 
     up["a"].script.append(http(500, "boom"))
     up["b"].script.append(reset())
     up["c"].script.append(http(529, "overloaded"))
-    with running(chaos_config(urls)) as url:
+    with running(chaos_config(urls, fallback={"max_retries": 0})) as url:
         response = httpx.post(
             url + "/v1/chat/completions", json={"model": "cheap", "messages": USER}
         )

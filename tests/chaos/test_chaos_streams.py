@@ -48,7 +48,7 @@ def assert_error_ended(lines: list[str]) -> dict[str, Any]:
 
 
 def test_sdk_stream_falls_back_before_the_first_chunk(up: Up, url: str) -> None:
-    up["a"].script.append(http(503))
+    up["a"].chooser = lambda _: http(503)
     with (
         sdk(url) as client,
         client.chat.completions.with_streaming_response.create(
@@ -62,11 +62,27 @@ def test_sdk_stream_falls_back_before_the_first_chunk(up: Up, url: str) -> None:
     assert {c.model for c in chunks} == {"model-b"}
 
 
-def test_reset_before_headers(up: Up, url: str) -> None:
+def test_reset_before_headers_is_retried(up: Up, url: str) -> None:
     up["a"].script.append(reset())
     headers, lines = sse(url, BODY)
-    assert_complete(lines, "answer from b")
-    assert headers["x-llmtriage-fallbacks"] == "a=connection"
+    assert_complete(lines, "answer from a")
+    assert headers["x-llmtriage-attempts"] == "2" and "x-llmtriage-fallbacks" not in headers
+
+
+def test_500_once_on_a_stream_is_retried(up: Up, url: str) -> None:
+    up["a"].script.append(http(500))
+    _, lines = sse(url, BODY)
+    assert_complete(lines, "answer from a")
+    assert (up["a"].calls, up["b"].calls) == (2, 0)
+
+
+def test_429_on_a_stream_waits_for_retry_after(up: Up, url: str) -> None:
+    up["a"].script.append(http(429, "slow down", retry_after_ms="200"))
+    start = time.monotonic()
+    _, lines = sse(url, BODY)
+    assert time.monotonic() - start >= 0.2
+    assert_complete(lines, "answer from a")
+    assert (up["a"].calls, up["b"].calls) == (2, 0)
 
 
 def test_slow_first_token_falls_back(up: Up, url: str) -> None:
@@ -86,11 +102,11 @@ def test_malformed_first_chunk_falls_back(up: Up, url: str) -> None:
     assert headers["x-llmtriage-fallbacks"] == "a=protocol"
 
 
-def test_empty_stream_without_done_falls_back(up: Up, url: str) -> None:
+def test_empty_stream_is_retried_unseen(up: Up, url: str) -> None:
     up["a"].script.append(cut(at=0))  # headers, then the connection closes
     headers, lines = sse(url, BODY)
-    assert_complete(lines, "answer from b")
-    assert headers["x-llmtriage-fallbacks"] == "a=connection"
+    assert_complete(lines, "answer from a")
+    assert headers["x-llmtriage-attempts"] == "2"
 
 
 def test_stream_cut_midway_ends_with_an_error_event(up: Up, url: str) -> None:
@@ -139,7 +155,7 @@ def test_complete_stream_without_done_is_complete(up: Up, url: str) -> None:
 
 def test_cut_after_the_role_chunk_falls_back_unseen(up: Up, url: str) -> None:
     """Only the role chunk had come: the client has seen nothing, so b answers alone."""
-    up["a"].script.append(cut(at=1))
+    up["a"].chooser = lambda _: cut(at=1)
     headers, lines = sse(url, BODY)
     assert_complete(lines, "answer from b")
     assert headers["x-llmtriage-fallbacks"] == "a=connection"

@@ -25,6 +25,7 @@ from llmtriage.store import MemoryStore
 from tests.fallback.fakes import TRANSPORT, Dep, Scripted, VirtualTime, status
 
 A, B, C = Dep("a"), Dep("b"), Dep("c")
+A0 = Dep("a", max_retries=0)  # for tests of what follows a failure, not of retries
 RETRY = RetryPolicy(max_retries=2, max_wait_s=5.0, backoff_base_s=0.1, backoff_max_s=1.0)
 
 
@@ -50,9 +51,36 @@ async def test_first_answer_wins(time: VirtualTime) -> None:
     assert call.called() == ["a"] and [x.kind for x in answered.attempts] == ["ok"]
 
 
-@pytest.mark.parametrize("failure", [500, 503, 529, "connection", "timeout", "protocol"])
-async def test_transient_failures_move_on_at_once(time: VirtualTime, failure: int | str) -> None:
+@pytest.mark.parametrize("failure", [500, 502, 503, 529, "connection"])
+async def test_a_lone_transient_failure_is_retried_on_the_same(
+    time: VirtualTime, failure: int | str
+) -> None:
+    """Retry before fallback: the deployment the router chose answers after a backoff."""
     error = status(failure) if isinstance(failure, int) else TRANSPORT[failure]()
+    call = Scripted(time, {"a": [error]})
+    answered = await chain(time).run([A, B], call)
+    assert answered.target is A and call.called() == ["a", "a"]
+    assert time.slept == [pytest.approx(0.05)]  # rng 0.5 × base 0.1
+    assert [x.kind for x in answered.attempts] == [error.kind.value, "ok"]
+
+
+async def test_a_persistent_5xx_is_retried_then_moves_on(time: VirtualTime) -> None:
+    call = Scripted(time, {"a": [status(500)] * 5})
+    answered = await chain(time).run([A, B], call)
+    assert call.called() == ["a", "a", "a", "b"] and answered.target is B
+
+
+async def test_a_5xx_retry_after_is_honoured_when_it_fits(time: VirtualTime) -> None:
+    call = Scripted(time, {"a": [status(503, {"retry-after": "2"})]})
+    answered = await chain(time).run([A, B], call)
+    assert answered.target is A and time.slept == [2.0]
+
+
+@pytest.mark.parametrize("failure", ["timeout", "protocol", "stream"])
+async def test_timeouts_and_broken_answers_move_on_at_once(
+    time: VirtualTime, failure: str
+) -> None:
+    error = TRANSPORT[failure]()
     call = Scripted(time, {"a": [error]})
     answered = await chain(time).run([A, B], call)
     assert answered.target is B and call.called() == ["a", "b"] and time.slept == []
@@ -112,8 +140,9 @@ async def test_whole_chain_down_lists_every_attempt(time: VirtualTime) -> None:
         time,
         {"a": [status(500)], "b": [TRANSPORT["connection"]()], "c": [status(503)]},
     )
+    deps = [Dep(name, max_retries=0) for name in "abc"]
     with pytest.raises(ChainExhausted) as info:
-        await chain(time).run([A, B, C], call)
+        await chain(time).run(deps, call)
     kinds = [(x.deployment, x.kind, x.status) for x in info.value.attempts]
     assert kinds == [("a", "server", 500), ("b", "connection", None), ("c", "overloaded", 503)]
     assert "a: HTTP 500 (server)" in str(info.value) and "c: HTTP 503" in str(info.value)
@@ -149,25 +178,35 @@ async def test_open_breaker_skips_without_calling(time: VirtualTime) -> None:
     shared = breakers(time)
     call = Scripted(time, {"a": [status(500), status(500)]})
     c = chain(time, breakers=shared)
-    await c.run([A, B], call)
-    await c.run([A, B], call)  # 2/2 failed: a is open now
-    answered = await c.run([A, B], call)
+    await c.run([A0, B], call)
+    await c.run([A0, B], call)  # 2/2 failed: a is open now
+    answered = await c.run([A0, B], call)
     assert call.called() == ["a", "b", "a", "b", "b"]
     assert [x.kind for x in answered.attempts] == ["breaker_open", "ok"]
     time.now += 10.5  # cooldown over: one probe, it answers, closed again
-    answered = await c.run([A, B], call)
-    assert answered.target is A
+    answered = await c.run([A0, B], call)
+    assert answered.target is A0
+
+
+async def test_retries_count_against_the_breaker_and_stop_when_it_opens(
+    time: VirtualTime,
+) -> None:
+    call = Scripted(time, {"a": [status(500)] * 5})
+    c = chain(time, breakers=breakers(time))
+    answered = await c.run([A, B], call)  # 2 failures of 2: open after the first retry
+    assert call.called() == ["a", "a", "b"] and answered.target is B
+    assert [x.kind for x in (await c.run([A, B], call)).attempts] == ["breaker_open", "ok"]
 
 
 async def test_4xx_on_a_probe_closes_the_breaker(time: VirtualTime) -> None:
     shared = breakers(time)
     c = chain(time, breakers=shared)
-    await c.run([A, B], Scripted(time, {"a": [status(500)]}))
-    await c.run([A, B], Scripted(time, {"a": [status(500)]}))
+    await c.run([A0, B], Scripted(time, {"a": [status(500)]}))
+    await c.run([A0, B], Scripted(time, {"a": [status(500)]}))
     time.now += 10.5
     with pytest.raises(ProviderBadRequest):
-        await c.run([A, B], Scripted(time, {"a": [status(400)]}))
-    assert (await c.run([A, B], Scripted(time))).target is A
+        await c.run([A0, B], Scripted(time, {"a": [status(400)]}))
+    assert (await c.run([A0, B], Scripted(time))).target is A0
 
 
 async def test_stream_failure_after_the_first_chunk_reaches_the_breaker(
@@ -196,9 +235,9 @@ async def test_metrics(time: VirtualTime) -> None:
         on_state=metrics.breaker,
     )
     c = Chain(settings, breakers=shared, metrics=metrics, clock=time, sleep=time.sleep)
-    await c.run([A, B], Scripted(time, {"a": [status(503)]}))
-    await c.run([A, B], Scripted(time, {"a": [status(503)]}))
-    await c.run([A, B], Scripted(time))
+    await c.run([A0, B], Scripted(time, {"a": [status(503)]}))
+    await c.run([A0, B], Scripted(time, {"a": [status(503)]}))
+    await c.run([A0, B], Scripted(time))
 
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)

@@ -41,9 +41,10 @@ def data(**fallback: Any) -> dict[str, Any]:
         {"name": "mid", "deployments": [deployment("m1", "m-m1")]},
         {"name": "strong", "deployments": [deployment("s1", "m-s1", window=500_000)]},
     ]
-    return config_data(
-        tiers=tiers, rules=[], classifier={"enabled": False}, fallback={"enabled": True, **fallback}
-    )
+    # No same-deployment retries unless a test asks: these tests follow the chain's order
+    # (retries: test_fallback_chain.py, and test_a_lone_5xx_is_retried below).
+    fallback = {"enabled": True, "max_retries": 0, **fallback}
+    return config_data(tiers=tiers, rules=[], classifier={"enabled": False}, fallback=fallback)
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ async def test_deployment_timeouts_override_field_by_field() -> None:
     raw = data()
     raw["timeouts"] = {"connect": 2, "first_token": 7, "read": 30, "total": 90}
     raw["tiers"][0]["deployments"][0]["timeouts"] = {"first_token": 1.5}
-    raw["tiers"][0]["deployments"][0]["max_retries"] = 0
+    raw["tiers"][0]["deployments"][0]["max_retries"] = 3
     async with httpx.AsyncClient() as client:
         svc = build_routing(
             parse_routing_config(raw), None, http_client=client, env={}, providers=FAKES
@@ -117,7 +118,19 @@ async def test_deployment_timeouts_override_field_by_field() -> None:
     c1, c2 = svc.deployments["c1"], svc.deployments["c2"]
     assert (c1.timeouts.connect, c1.timeouts.first_token, c1.timeouts.total) == (2, 1.5, 90)
     assert c2.timeouts.first_token == 7
-    assert (c1.max_retries, c2.max_retries) == (0, 2)
+    assert (c1.max_retries, c2.max_retries) == (3, 0)
+
+
+async def test_a_lone_5xx_is_retried_on_the_chosen_deployment() -> None:
+    SCRIPTS.clear()
+    config = parse_routing_config(data(max_retries=1, backoff={"base_s": 0.01, "max_s": 0.01}))
+    async with httpx.AsyncClient() as client:
+        svc = build_routing(config, None, http_client=client, env={}, providers=FAKES)
+        fail("c1", status(500))
+        done = await svc.complete(REQUEST, {})
+    assert done.served is not None and done.served.name == "c1"
+    assert [(a.deployment, a.kind) for a in done.attempts] == [("c1", "server"), ("c1", "ok")]
+    assert received("c2") == 0
 
 
 @pytest.mark.parametrize(

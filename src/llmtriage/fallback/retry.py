@@ -19,7 +19,7 @@ Rng = Callable[[], float]  # uniform in [0, 1), like random.random
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    max_retries: int = 2  # default per deployment; a deployment may set its own
+    max_retries: int = 1  # default per deployment; a deployment may set its own
     max_wait_s: float = 5.0
     backoff_base_s: float = 0.25
     backoff_max_s: float = 4.0

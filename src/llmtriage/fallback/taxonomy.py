@@ -4,12 +4,12 @@ One table, keyed by the provider error's `kind` (providers/errors.py), never by 
 
     kind            upstream                             action          breaker
     rate_limited    429                                  RETRY           down
-    overloaded      503, 529                             NEXT            down
-    server          500, 502, 504, other 5xx, 408        NEXT            down
-    connection      refused, reset, dropped mid-body     NEXT            down
+    overloaded      503, 529                             RETRY           down
+    server          500, 502, 504, other 5xx, 408        RETRY           down
+    connection      refused, reset, dropped mid-body     RETRY           down
     timeout         connect / first token / read / total NEXT            down
     stream          error event inside a 200 stream      NEXT            down
-    protocol        unparseable body or chunk, no [DONE] NEXT            down
+    protocol        unparseable body, a stream cut short NEXT            down
     key_missing     no API key here: nothing was sent    NEXT            (nothing learnt)
     context_window  400 "context length exceeded"        LARGER_CONTEXT  up
     bad_request     400 / 409 / 413 / 422, content policy FAIL_FAST      up
@@ -17,9 +17,12 @@ One table, keyed by the provider error's `kind` (providers/errors.py), never by 
     auth            401, 403                             FAIL_FAST       up
 
 RETRY waits for `Retry-After` / `retry-after-ms` (else a jittered backoff) and calls the
-same deployment again, at most `max_retries` times; a wait past `max_retry_wait_s` or the
-request deadline moves on at once instead (retry.py). LARGER_CONTEXT makes one attempt
-only and keeps, of the rest of the chain, the deployments with a larger context window.
+same deployment again, at most `max_retries` times (default 1); a wait past
+`max_retry_wait_s` or the request deadline moves on at once instead (retry.py). A lone
+5xx or reset is usually gone a moment later, and the deployment the router chose is the
+one that should answer; a timeout has already cost its bound, so it moves on.
+LARGER_CONTEXT makes one attempt only and keeps, of the rest of the chain, the
+deployments with a larger context window.
 FAIL_FAST ends the request with the provider's error: another deployment would refuse
 the same request. "up" means the deployment answered properly, so a half-open breaker
 closes on it; "down" counts against the breaker.
@@ -56,9 +59,9 @@ class Rule:
 
 TABLE: dict[ErrorKind, Rule] = {
     ErrorKind.RATE_LIMITED: Rule(Action.RETRY, Health.DOWN),
-    ErrorKind.OVERLOADED: Rule(Action.NEXT, Health.DOWN),
-    ErrorKind.SERVER: Rule(Action.NEXT, Health.DOWN),
-    ErrorKind.CONNECTION: Rule(Action.NEXT, Health.DOWN),
+    ErrorKind.OVERLOADED: Rule(Action.RETRY, Health.DOWN),
+    ErrorKind.SERVER: Rule(Action.RETRY, Health.DOWN),
+    ErrorKind.CONNECTION: Rule(Action.RETRY, Health.DOWN),
     ErrorKind.TIMEOUT: Rule(Action.NEXT, Health.DOWN),
     ErrorKind.STREAM: Rule(Action.NEXT, Health.DOWN),
     ErrorKind.PROTOCOL: Rule(Action.NEXT, Health.DOWN),
