@@ -12,7 +12,8 @@ normal answer); `calls` counts requests, `acts` what was done.
     slow(d)        waits `d` s before the first token (a stream's headers go out at once)
     cut(n)         n stream chunks, then the connection closes mid-body
     stall(n)       n stream chunks, then nothing more
-    malformed(n)   chunk n is not JSON (a whole answer: the body is not JSON)
+    malformed(n, k)  k events that are not JSON before chunk n (a whole answer: the body
+                   is not JSON)
     no_done()      every chunk, then a clean end of body without `data: [DONE]`
 """
 
@@ -40,6 +41,7 @@ class Act:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     at: int = 0
+    count: int = 1
 
 
 def ok(delay_s: float = 0.0) -> Act:
@@ -76,8 +78,8 @@ def stall(at: int) -> Act:
     return Act("stall", at=at)
 
 
-def malformed(at: int = 0) -> Act:
-    return Act("malformed", at=at)
+def malformed(at: int = 0, count: int = 1) -> Act:
+    return Act("malformed", at=at, count=count)
 
 
 def no_done() -> Act:
@@ -209,7 +211,7 @@ class FakeUpstream:
                     await request.reader.read()
                 return False  # closes mid-body: no final chunk
             if i == act.at and act.kind == "malformed":
-                writer.write(chunk(b'data: {"id": "chatcmpl-x", "choices": [\n\n'))
+                writer.write(chunk(b'data: {"id": "chatcmpl-x", "choices": [\n\n') * act.count)
             writer.write(chunk(event))
         if act.kind != "no_done":
             writer.write(chunk(b"data: [DONE]\n\n"))

@@ -5,6 +5,7 @@ anything short of that is cut and raises, however the body ended."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -209,3 +210,32 @@ async def test_a_slow_consumer_is_not_a_stalled_upstream() -> None:
             seen.append(c)
             await asyncio.sleep(0.3)
     assert text(seen) == "Hi there"
+
+
+GARBAGE = b'data: {"id": "c1", "choices": [\n\n'
+
+
+@pytest.mark.parametrize("build", [openai, anthropic], ids=["openai", "anthropic"])
+async def test_a_malformed_event_is_skipped_and_reported(
+    build: Callable[[str, httpx.AsyncClient], Provider],
+) -> None:
+    good = (
+        [ROLE, delta("Hi"), FINISH, USAGE]
+        if build is openai
+        else [*ANTHROPIC_HEAD, ANTHROPIC_DELTA]
+    )
+    reported: list[str] = []
+    async with upstream([good[0], GARBAGE, *good[1:]], "clean") as url, httpx.AsyncClient() as c:
+        provider = build(url, c)
+        provider.endpoint = dataclasses.replace(provider.endpoint, on_malformed=reported.append)
+        chunks = [x async for x in provider.stream(ask(usage=True), timeout=TIMEOUTS)]
+    assert text(chunks) == "Hi" and reported == ["d"]
+
+
+async def test_past_the_limit_a_malformed_event_breaks_the_stream() -> None:
+    events = [ROLE, GARBAGE, delta("Hi"), GARBAGE, FINISH, USAGE]
+    async with upstream(events, "clean") as url, httpx.AsyncClient() as client:
+        provider = openai(url, client)
+        provider.endpoint = dataclasses.replace(provider.endpoint, max_malformed_chunks=1)
+        with pytest.raises(ProviderProtocolError, match="2 malformed chunks in one stream"):
+            [x async for x in provider.stream(ask(usage=True), timeout=TIMEOUTS)]

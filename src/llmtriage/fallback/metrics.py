@@ -5,6 +5,7 @@
                                                              deadline
     llmtriage_fallback_requests_total{result}                result: first | fallback | failed
     llmtriage_breaker_state{deployment}                      0 closed, 1 half-open, 2 open
+    llmtriage_stream_malformed_chunks_total{deployment}      undecodable stream events skipped
 
 Deployment names come from the config, so label cardinality is bounded.
 """
@@ -47,6 +48,13 @@ class FallbackMetrics:
             ("deployment",),
             registry=registry,
         )
+        self.malformed_chunks = Counter(
+            "llmtriage_stream_malformed_chunks",
+            "Undecodable SSE events skipped in upstream streams (past the per-stream limit "
+            "the stream counts as broken).",
+            ("deployment",),
+            registry=registry,
+        )
         # Bound children by label values: `labels()` locks and builds a key on every call.
         self._children: dict[tuple[object, ...], Any] = {}
 
@@ -65,6 +73,9 @@ class FallbackMetrics:
 
     def request(self, result: str) -> None:
         self._child(self.requests, result).inc()
+
+    def malformed(self, deployment: str) -> None:
+        self._child(self.malformed_chunks, deployment).inc()
 
     def breaker(self, deployment: str, state: BreakerState) -> None:
         self._child(self.breaker_state, deployment).set(int(state))

@@ -25,7 +25,7 @@ from llmtriage.providers.http import (
     parse_model,
     translate_errors,
 )
-from llmtriage.providers.stream_end import DRAIN_S, StreamEnd
+from llmtriage.providers.stream_end import DRAIN_S, Malformed, StreamEnd
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -69,13 +69,17 @@ class AnthropicProvider:
         translator = StreamTranslator(
             deployment=self.endpoint.deployment, model=self.endpoint.model
         )
-        end = StreamEnd(wants_usage=request.wants_usage)
+        end, malformed = StreamEnd(wants_usage=request.wants_usage), Malformed(self.endpoint)
         with translate_errors(self.endpoint):
             events = open_events(self._client, http_request, timeout=timeout)
             async with aclosing(events):
                 try:
                     async for event in events:
-                        data = parse_json(event.data, self.endpoint)
+                        try:
+                            data = parse_json(event.data, self.endpoint)
+                        except ProviderProtocolError as exc:
+                            malformed.skip(exc)
+                            continue
                         for chunk in translator.feed(data):
                             end.see(chunk)
                             yield chunk

@@ -7,7 +7,7 @@ caller (routing today, fallback chains later), which sees typed errors only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -56,6 +56,9 @@ class Endpoint:
     api_key: str | None = field(default=None, repr=False)
     headers: Mapping[str, str] = field(default_factory=dict)
     max_output_tokens: int = 4096  # for APIs that require max_tokens (Anthropic)
+    max_malformed_chunks: int = 3  # undecodable stream events skipped; one more breaks it
+    # Told the deployment's name for each skipped event (the service counts them in metrics).
+    on_malformed: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 class Provider(Protocol):

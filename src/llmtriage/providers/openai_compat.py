@@ -22,7 +22,7 @@ from llmtriage.providers.http import (
     parse_model,
     translate_errors,
 )
-from llmtriage.providers.stream_end import DRAIN_S, StreamEnd
+from llmtriage.providers.stream_end import DRAIN_S, Malformed, StreamEnd
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -47,7 +47,7 @@ class OpenAICompatProvider:
     ) -> AsyncGenerator[ChatChunk, None]:
         body = request.upstream_json(self.endpoint.model, stream=True)
         http_request = self._route.request(body, timeout=timeout, stream=True)
-        end = StreamEnd(wants_usage=request.wants_usage)
+        end, malformed = StreamEnd(wants_usage=request.wants_usage), Malformed(self.endpoint)
         with translate_errors(self.endpoint):
             events = open_events(self._client, http_request, timeout=timeout)
             async with aclosing(events):
@@ -56,7 +56,11 @@ class OpenAICompatProvider:
                         if event.data == "[DONE]":
                             await drain(events, within_s=DRAIN_S)
                             return
-                        chunk = self._chunk(event.data)
+                        try:
+                            chunk = self._chunk(event.data)
+                        except ProviderProtocolError as exc:
+                            malformed.skip(exc)
+                            continue
                         end.see(chunk)
                         yield chunk
                         if end.settled:  # only [DONE] can follow: do not wait on it

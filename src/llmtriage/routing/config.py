@@ -230,6 +230,7 @@ class FallbackConfig(_Strict):
     neighbour_tiers: Literal["up", "down", "both", "none"] = "up"  # after the tier's own list
     max_retries: int = Field(default=1, ge=0)  # same-deployment retries (429, 5xx, resets)
     max_retry_wait_s: float = Field(default=5.0, ge=0)  # a longer Retry-After: move on instead
+    max_malformed_chunks: int = Field(default=3, ge=0)  # per stream skipped; one more breaks it
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 

@@ -19,7 +19,7 @@ checked, and replayed as chunks when accepted; when escalated the strong chain s
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -151,10 +151,12 @@ class RoutingService:
         token = bearer_token(headers.get("authorization")) if self.client_keys.required else None
         key, hit = await cache.lookup(text, hash_key(token) if token else None)
         if hit is not None:
-            return self.router.decide(request, headers, known_score=hit.score)
+            return self.router.decide(
+                request, headers, known_score=hit.score, known_novelty=hit.novelty
+            )
         decision = self.router.decide(request, headers)
         if decision.score is not None:
-            await cache.put(key, CachedScore(decision.score))
+            await cache.put(key, CachedScore(decision.score, novelty=decision.novelty))
         return decision
 
     async def complete(self, request: ChatRequest, headers: Mapping[str, str]) -> Completion:
@@ -242,8 +244,9 @@ def build_routing(
     """`breaker_store` holds the circuit breakers (the app's FailOpenStore over Redis, to
     share them across replicas; None: a MemoryStore of this process), under
     `breaker_keys` (the store config's KeySpace). `fallback_metrics`: None, no metrics."""
+    on_malformed = fallback_metrics.malformed if fallback_metrics is not None else None
     deployments = {
-        d.name: _resolve(d, tier.name, config, http_client, env, providers)
+        d.name: _resolve(d, tier.name, config, http_client, env, providers, on_malformed)
         for tier in config.tiers
         for d in tier.deployments
     }
@@ -307,6 +310,7 @@ def _resolve(
     client: httpx.AsyncClient,
     env: Mapping[str, str],
     providers: Mapping[str, ProviderKind],
+    on_malformed: Callable[[str], None] | None = None,
 ) -> ResolvedDeployment:
     timeouts = config.timeouts.overridden_by(deployment.timeouts).value()
     retries = deployment.max_retries
@@ -326,6 +330,8 @@ def _resolve(
         api_key=api_key,
         headers=dict(deployment.headers),
         max_output_tokens=deployment.max_output_tokens,
+        max_malformed_chunks=config.fallback.max_malformed_chunks,
+        on_malformed=on_malformed,
     )
     provider = kind.build(endpoint, client=client)
     return ResolvedDeployment(deployment, tier, timeouts, provider, max_retries=retries)
