@@ -4,7 +4,7 @@ VENV ?= .venv
 MODEL ?= models/default
 PYTEST_ARGS ?=
 
-.PHONY: setup data train evaluate verifier savings notebooks test test-fast check bench serve chaos clean
+.PHONY: setup data train generalisation evaluate verifier savings notebooks test test-fast check bench serve chaos clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -22,6 +22,11 @@ $(MODEL)/manifest.json:
 
 train: setup data
 	$(PY) -m llmtriage.cli train --out $(MODEL)
+
+# leave-one-task-out over every candidate recipe and the trivial baselines (~15-25 min on
+# 2 cores); writes $(MODEL)/eval/generalisation.{json,md}
+generalisation: setup data
+	$(PY) -m llmtriage_train.generalisation.cli --out $(MODEL)/eval
 
 evaluate: setup data $(MODEL)/manifest.json
 	$(PY) -m llmtriage.cli evaluate --benchmarks --model $(MODEL)

@@ -71,7 +71,13 @@ def register_train(sub: Any) -> None:
         "evaluated on (default), or its cheap vs expensive price tiers",
     )
     p.add_argument("--sample", type=int, help="at most N rows per benchmark (quick runs)")
-    p.add_argument("--no-lobo", action="store_true", help="skip leave-one-benchmark-out")
+    p.add_argument(
+        "--no-lobo",
+        "--no-loto",
+        dest="no_lobo",
+        action="store_true",
+        help="skip leave-one-benchmark-out (--data) / leave-one-task-out (benchmarks)",
+    )
     p.add_argument("--jobs", type=int, default=2)
     p.set_defaults(handler=run_train)
 
@@ -144,7 +150,49 @@ def _sample(sets: list[Any], n: int) -> list[Any]:
     return out
 
 
+def run_train_default(args: argparse.Namespace) -> int:
+    """The benchmarks' default: a difficulty scorer from every source (generalisation/)."""
+    from llmtriage_train.datasets import data_root
+    from llmtriage_train.generalisation.default_model import evaluated_pairs, train_default
+    from llmtriage_train.generalisation.report import render_training_report
+    from llmtriage_train.generalisation.tasks import load_tasks
+
+    start = time.perf_counter()
+    try:
+        table = load_tasks()
+        pairs = evaluated_pairs(data_root())
+    except (ValueError, OSError) as exc:
+        raise InputError(str(exc)) from exc
+    embedder, embedder_dir = _embedder(args.embedder)
+    result = train_default(
+        table,
+        embedder,
+        embedder_dir,
+        args.out,
+        fixed_pairs=pairs,
+        loto=not args.no_lobo,
+        jobs=args.jobs,
+        name=args.name or args.out.name,
+    )
+    result.timings["total_s"] = time.perf_counter() - start
+    summary = result.to_dict()
+    report = render_training_report(result, model_dir=str(args.out))
+    (args.out / "report.md").write_text(report, encoding="utf-8")
+    (args.out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if result.loto is not None:
+        eval_dir = args.out / "eval"
+        eval_dir.mkdir(parents=True, exist_ok=True)
+        (eval_dir / "generalisation.json").write_text(
+            json.dumps(summary["leave_one_task_out"], indent=2) + "\n"
+        )
+    print(report)
+    print(f"artifact written to {args.out} in {result.timings['total_s']:.0f} s")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
+    if not args.data and not args.candidates and args.llmrouter_labels == "pair":
+        return run_train_default(args)
     from llmtriage_train.outcomes import OutcomesError
     from llmtriage_train.pipeline import TrainOptions, train
     from llmtriage_train.train_report import render

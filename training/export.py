@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,9 +22,12 @@ from llmtriage.scoring.manifest import (
     LabelDef,
     LexicalRef,
     Manifest,
+    ModelCalibration,
+    NoveltyRef,
     Thresholds,
     WeightsRef,
 )
+from llmtriage.scoring.novelty import NoveltyModel
 from llmtriage_train.featurize import Scaling
 from llmtriage_train.fit import LinearHeads
 
@@ -31,6 +35,14 @@ LABEL_TEXT = {
     "gain": "two heads: P(strong model good), P(weak model good); "
     "score = (1 + P(strong good) - P(weak good)) / 2 (expected gain of the strong model)",
     "weak_wrong": "one head: P(weak model fails); score = that probability",
+    "difficulty": "one head: the prompt's difficulty for models in general (logit scale, "
+    "learnt from every source's models); score = (1 + P(strong answers) - P(weak answers)) / 2 "
+    "with each model's P from its calibration",
+}
+HEADS = {
+    "gain": ["strong_good", "weak_good"],
+    "weak_wrong": ["weak_wrong"],
+    "difficulty": ["difficulty"],
 }
 LIBRARIES = ("numpy", "scikit-learn", "scipy", "model2vec", "sentence-transformers", "torch")
 
@@ -94,6 +106,8 @@ def export_artifact(
     max_chars: int,
     hyperparameters: dict[str, Any],
     metrics: dict[str, Any],
+    calibration: dict[str, ModelCalibration] | None = None,
+    novelty: NoveltyModel | None = None,
 ) -> Manifest:
     out.mkdir(parents=True, exist_ok=True)
     ref_path = None
@@ -104,6 +118,8 @@ def export_artifact(
         shutil.copytree(embedder_dir, out / ref_path)
     created = datetime.now(UTC)
     weights = weights_from(heads, scaling, embedder.dim)
+    if novelty is not None:
+        weights = replace(weights, novelty_centroids=novelty.centroids.astype(np.float32))
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         name=name,
@@ -119,11 +135,19 @@ def export_artifact(
         stat_products=scaling.stat_products,
         label=LabelDef(
             kind=label,  # type: ignore[arg-type]
-            heads=["strong_good", "weak_good"] if label == "gain" else ["weak_wrong"],
+            heads=HEADS[label],
             description=LABEL_TEXT[label],
             weak_model=weak_model,
             strong_model=strong_model,
+            calibration=calibration or {},
         ),
+        novelty=NoveltyRef(
+            centroids=int(novelty.centroids.shape[0]),
+            threshold=novelty.threshold,
+            rate=novelty.rate,
+        )
+        if novelty is not None
+        else None,
         max_chars=max_chars,
         weights=WeightsRef(sha256="pending"),
         thresholds=thresholds,

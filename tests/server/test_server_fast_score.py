@@ -152,7 +152,7 @@ async def test_crash_while_scoring_is_an_openai_500(
 
     from llmtriage.scoring import Scorer
 
-    monkeypatch.setattr(Scorer, "score_batch", boom)
+    monkeypatch.setattr(Scorer, "assess_batch", boom)
     response = await client.post("/v1/score", json={"prompt": "secret prompt"})
     error = assert_openai_error(response, 500, "internal_error")
     assert "secret" not in error["message"]

@@ -13,6 +13,7 @@ class Reason(StrEnum):
     PASSTHROUGH = "passthrough"  # the client named a deployment, model or tier
     FORBIDDEN_CLAMP = "forbidden-clamp"  # the choice was lowered to the highest allowed tier
     DEFAULT = "default"  # classifier off: the config's default tier
+    NOVEL = "novel"  # the prompt is unlike the scorer's training data: classifier.on_novel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +24,10 @@ class Decision:
     model: str
     reason: Reason
     score: float | None = None  # None when no scoring was needed
+    # distance of the prompt from the scorer's training data, when it scored and the
+    # artifact has a novelty model; `novel`: above its calibrated threshold
+    novelty: float | None = None
+    novel: bool = False
     thresholds: tuple[tuple[str, float], ...] = ()  # (tier, minimum score) above the cheapest
     rule: str | None = None  # id of the rule that routed (or sent to the classifier)
     forbidden_tiers: tuple[str, ...] = ()
@@ -44,6 +49,8 @@ class Decision:
             "model": self.model,
             "reason": self.reason.value,
             "score": self.score,
+            "novelty": self.novelty,
+            "novel": self.novel,
             "thresholds": dict(self.thresholds),
             "rule": self.rule,
             "forbidden_tiers": list(self.forbidden_tiers),

@@ -90,7 +90,9 @@ class Router:
     ) -> Router:
         if scorer is None and config.classifier.enabled:
             raise ConfigError("classifier.enabled is true but no classifier artifact was loaded")
-        classifier = TierClassifier(scorer, config_thresholds(config, scorer)) if scorer else None
+        classifier = None
+        if scorer is not None and config.classifier.enabled:  # a disabled one needs no thresholds
+            classifier = TierClassifier(scorer, config_thresholds(config, scorer))
         return cls(config, classifier, unavailable=unavailable)
 
     def classifier_text(self, request: ChatRequest, headers: Mapping[str, str]) -> str | None:

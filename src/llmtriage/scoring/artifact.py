@@ -37,6 +37,7 @@ class Weights:
     stats_scale: Array  # (n_stats,)
     lexical_coef: Array | None = None  # (heads, n_buckets)
     idf: Array | None = None  # (n_buckets,)
+    novelty_centroids: Array | None = None  # (k, embedding dim), L2-normalised
 
     def arrays(self) -> dict[str, Array]:
         out = {
@@ -48,6 +49,8 @@ class Weights:
         if self.lexical_coef is not None and self.idf is not None:
             out["lexical_coef"] = self.lexical_coef
             out["idf"] = self.idf
+        if self.novelty_centroids is not None:
+            out["novelty_centroids"] = self.novelty_centroids
         return out
 
 
@@ -132,6 +135,7 @@ def read_weights(directory: Path, manifest: Manifest) -> Weights:
         stats_scale=_need(arrays, "stats_scale", path),
         lexical_coef=arrays.get("lexical_coef"),
         idf=arrays.get("idf"),
+        novelty_centroids=arrays.get("novelty_centroids"),
     )
     check_shapes(weights, manifest, str(path))
     return weights
@@ -162,6 +166,11 @@ def check_shapes(w: Weights, m: Manifest, where: str) -> None:
             problems.append("manifest declares lexical features but weights lack them")
         elif w.lexical_coef.shape != (heads, n) or w.idf.shape != (n,):
             problems.append(f"lexical arrays do not match n_buckets={n}")
+    if m.novelty is not None:
+        expected = (m.novelty.centroids, m.embedder.dim)
+        got = None if w.novelty_centroids is None else w.novelty_centroids.shape
+        if got != expected:
+            problems.append(f"novelty_centroids {got} != {expected}")
     if problems:
         raise ArtifactError(f"{where}: weights do not fit the manifest: {'; '.join(problems)}")
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FORMAT_VERSION = 1
 
-LabelKind = Literal["gain", "weak_wrong"]
+LabelKind = Literal["gain", "weak_wrong", "difficulty"]
 
 
 class EmbedderRef(BaseModel):
@@ -28,10 +28,22 @@ class LexicalRef(BaseModel):
     bigrams: bool = True
 
 
+class ModelCalibration(BaseModel):
+    """P(model answers a prompt) = sigmoid(slope · (−difficulty) + intercept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slope: float
+    intercept: float
+
+
 class LabelDef(BaseModel):
     """What the classifier learnt. `gain`: two heads P(strong good), P(weak good);
     score = (1 + P(strong good) − P(weak good)) / 2, so 0.5 means no expected gain.
-    `weak_wrong`: one head P(weak model fails); score = that probability."""
+    `weak_wrong`: one head P(weak model fails); score = that probability.
+    `difficulty`: one head whose logit is the prompt's difficulty for models in general;
+    `calibration` maps it to each known model's chance of answering, and the score is
+    (1 + P(strong_model answers) − P(weak_model answers)) / 2 for the pair named here."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +52,29 @@ class LabelDef(BaseModel):
     description: str = ""
     weak_model: str = ""
     strong_model: str = ""
+    calibration: dict[str, ModelCalibration] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _pair_is_calibrated(self) -> LabelDef:
+        if self.kind == "difficulty":
+            missing = [m for m in (self.weak_model, self.strong_model) if m not in self.calibration]
+            if missing:
+                raise ValueError(f"difficulty label: no calibration for {missing}")
+            if len(self.heads) != 1:
+                raise ValueError("difficulty label has exactly one head")
+        return self
+
+
+class NoveltyRef(BaseModel):
+    """Centroids (array `novelty_centroids` in the weights file) and the threshold above
+    which a prompt counts as unlike the training data; `rate` of held-out
+    in-distribution prompts exceed it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    centroids: int = Field(gt=0)
+    threshold: float
+    rate: float = Field(gt=0, lt=1)
 
 
 class Thresholds(BaseModel):
@@ -89,6 +124,7 @@ class Manifest(BaseModel):
     # dense weights also cover features.stat_products of the standardised stats
     stat_products: bool = False
     label: LabelDef
+    novelty: NoveltyRef | None = None
     max_chars: int = 8000
     scored_part: str = "last_user_turn"
     weights: WeightsRef

@@ -27,7 +27,8 @@ from llmtriage.scoring.features import (
     pair_indices,
     prompt_stats,
 )
-from llmtriage.scoring.manifest import Manifest, Thresholds
+from llmtriage.scoring.manifest import LabelDef, Manifest, Thresholds
+from llmtriage.scoring.novelty import NoveltyModel
 from llmtriage.text import scored_text, truncate, valid_utf8
 
 Probs = Sequence[float]
@@ -41,14 +42,46 @@ def _first(p: Probs) -> float:
     return p[0]
 
 
-# label kind -> how head probabilities become one score (explicit registry).
+# label kind -> how head probabilities become one score (explicit registry); the
+# difficulty kind maps its logit through the label's calibration (from_logits below).
 SCORE_FROM_HEADS: dict[str, Callable[[Probs], float]] = {"gain": _gain, "weak_wrong": _first}
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def from_logits(label: LabelDef) -> Callable[[Sequence[float]], float]:
+    """Head logits -> score in [0, 1] for the artifact's label kind."""
+    if label.kind == "difficulty":
+        weak, strong = label.calibration[label.weak_model], label.calibration[label.strong_model]
+
+        def expected_gain(logits: Sequence[float]) -> float:
+            d = logits[0]
+            gain = _sigmoid(strong.intercept - strong.slope * d) - _sigmoid(
+                weak.intercept - weak.slope * d
+            )
+            return (1.0 + gain) / 2.0
+
+        return expected_gain
+    combine = SCORE_FROM_HEADS[label.kind]
+    return lambda logits: combine([_sigmoid(z) for z in logits])
 
 
 @dataclass(frozen=True)
 class ScoreResult:
     score: float
     tier: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A prompt's score and, when the artifact has a novelty model, how unlike the
+    training data it is (`novel`: above the calibrated threshold)."""
+
+    score: float
+    novelty: float | None = None
+    novel: bool = False
 
 
 class Scorer:
@@ -58,7 +91,13 @@ class Scorer:
         self.manifest = manifest
         self._w = weights
         self._embedder = embedder
-        self._combine = SCORE_FROM_HEADS[manifest.label.kind]
+        self._combine = from_logits(manifest.label)
+        ref = manifest.novelty
+        self._novelty = (
+            NoveltyModel(weights.novelty_centroids, ref.threshold, ref.rate)
+            if ref is not None and weights.novelty_centroids is not None
+            else None
+        )
         lex = manifest.lexical
         self._lexical = LexicalSpec(lex.n_buckets, lex.bigrams) if lex else None
         self._thresholds = manifest.thresholds
@@ -125,6 +164,29 @@ class Scorer:
         embeddings = self._embedder.embed(cut)
         return [self._score_one(text, emb) for text, emb in zip(cut, embeddings, strict=True)]
 
+    @property
+    def novelty_model(self) -> NoveltyModel | None:
+        return self._novelty
+
+    def assess(self, text: str) -> Assessment:
+        return self.assess_batch([text])[0]
+
+    def assess_batch(self, texts: Sequence[str]) -> list[Assessment]:
+        """Scores plus novelty, from one embedding per prompt."""
+        if not texts:
+            return []
+        cut = [valid_utf8(truncate(t, self.manifest.max_chars)) for t in texts]
+        embeddings = self._embedder.embed(cut)
+        out = []
+        for text, emb in zip(cut, embeddings, strict=True):
+            score = self._score_one(text, emb)
+            if self._novelty is None:
+                out.append(Assessment(score))
+                continue
+            novelty = self._novelty.novelty(emb)
+            out.append(Assessment(score, novelty, self._novelty.is_novel(novelty)))
+        return out
+
     def tier(self, score: float) -> str:
         index = bisect.bisect_right(self._thresholds.cutpoints, score)
         return self._thresholds.tiers[index]
@@ -148,7 +210,7 @@ class Scorer:
                 norm = math.sqrt(float(weights @ weights))
                 if norm > 0:
                     logits = logits + (weights @ self._lex_rows[ids]) / norm
-        return self._combine([1.0 / (1.0 + math.exp(-z)) for z in logits.tolist()])
+        return self._combine(logits.tolist())
 
 
 def _quadratic_form(products_coef: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.float32]:

@@ -54,6 +54,12 @@ class Metrics:
             "llmtriage_score", "Complexity scores returned.", buckets=SCORE_BUCKETS, registry=r
         )
         self.tiers = Counter("llmtriage_tier", "Prompts scored, by tier.", ("tier",), registry=r)
+        self.novel = Counter(
+            "llmtriage_novel_prompts",
+            "Prompts scored whose novelty is above the artifact's threshold (unlike its "
+            "training data).",
+            registry=r,
+        )
         self.truncated = Counter(
             "llmtriage_truncated_prompts", "Prompts cut to the scoring length limit.", registry=r
         )
@@ -147,11 +153,15 @@ class Metrics:
             bound = self._children[key] = metric.labels(*values)
         return bound
 
-    def observe_score(self, score: float, tier: str, truncated: bool) -> None:
+    def observe_score(
+        self, score: float, tier: str, truncated: bool, *, novel: bool = False
+    ) -> None:
         self.scores.observe(score)
         self.child(self.tiers, tier).inc()
         if truncated:
             self.truncated.inc()
+        if novel:
+            self.novel.inc()
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.child(self.latency, endpoint).observe(seconds)

@@ -74,6 +74,9 @@ class Telemetry:
         add("routing.decisions")
         add(f"routing.tier.{decision.tier}")
         add(f"routing.reason.{decision.reason.value}")
+        if decision.novel:
+            m.novel.inc()
+            add("routing.novel")
         if decision.score is not None:
             await self._log_score(decision.score)
 

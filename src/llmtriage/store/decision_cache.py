@@ -31,9 +31,11 @@ LookupObserver = Callable[[str, bool], None]
 class CachedScore:
     score: float
     tier: str | None = None  # informational: readers re-derive the tier from their thresholds
+    novelty: float | None = None  # the artifact's novelty of the text, when it has a model
 
     def encode(self) -> bytes:
-        return json.dumps({"score": self.score, "tier": self.tier}).encode()
+        entry = {"score": self.score, "tier": self.tier, "novelty": self.novelty}
+        return json.dumps(entry).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> CachedScore | None:
@@ -49,7 +51,15 @@ class CachedScore:
             return None
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):
             return None
-        return cls(float(score), tier if isinstance(tier, str) else None)
+        raw_novelty = data.get("novelty")
+        novelty = (
+            float(raw_novelty)
+            if isinstance(raw_novelty, float | int)
+            and not isinstance(raw_novelty, bool)
+            and math.isfinite(raw_novelty)
+            else None
+        )
+        return cls(float(score), tier if isinstance(tier, str) else None, novelty)
 
 
 @dataclass(frozen=True, slots=True)

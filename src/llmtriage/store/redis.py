@@ -225,7 +225,7 @@ class RedisStore:
             "socket_connect_timeout": config.connect_timeout_s,
         }
         # redis-py leaves Sentinel.__init__ unannotated.
-        self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        self._sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             list(target.sentinels),
             sentinel_kwargs=sentinel_kwargs,
             db=target.db,

@@ -6,6 +6,8 @@ routed request explains the decision in headers:
     x-llmtriage-tier, x-llmtriage-deployment, x-llmtriage-model: what really answered
                         (after any fallback); x-llmtriage-reason: why the router chose
     x-llmtriage-score   classifier score, 4 decimals (absent when nothing was scored)
+    x-llmtriage-novelty how unlike the scorer's training data the prompt is, 4 decimals, with
+                        `; novel` when above the artifact's threshold (absent when not scored)
     x-llmtriage-rule    id of the rule that routed (absent when none did)
     x-llmtriage-cost    USD from usage and the deployment's prices (whole answers only)
     x-llmtriage-attempts   upstream calls made for this request, retries included
@@ -222,6 +224,9 @@ def decision_headers(decision: Decision) -> dict[str, str]:
     }
     if decision.score is not None:
         headers["x-llmtriage-score"] = f"{decision.score:.4f}"
+    if decision.novelty is not None:
+        flag = "; novel" if decision.novel else ""
+        headers["x-llmtriage-novelty"] = f"{decision.novelty:.4f}{flag}"
     if decision.rule is not None:
         headers["x-llmtriage-rule"] = decision.rule
     return headers

@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import to_json
 
 from llmtriage.scoring.manifest import Thresholds
+from llmtriage.scoring.scorer import Assessment
 from llmtriage.server.errors import ApiError
 from llmtriage.server.state import AppState, ModelState, request_state
 from llmtriage.store.decision_cache import CachedScore
@@ -172,6 +173,14 @@ class ScoreResult(BaseModel):
     tier: str
     truncated: bool = Field(description="The text was cut to max_prompt_chars (head + tail kept).")
     scored_chars: int
+    novelty: float | None = Field(
+        description="How unlike the scorer's training data the text is (1 − cosine similarity "
+        "to the nearest training centroid); null when the artifact has no novelty model."
+    )
+    novel: bool = Field(
+        description="novelty is above the artifact's threshold (calibrated so that about 5% "
+        "of held-out in-distribution prompts exceed it): the score is an extrapolation."
+    )
 
 
 class ScoreResponse(ScoreResult):
@@ -213,12 +222,12 @@ async def score_one(state: AppState, model: ModelState, text: str) -> dict[str, 
     else:
         key, hit = await cache.lookup(model.cache_scope, text)
         if hit is not None:
-            result = await _describe(state, model, text, hit.score)
+            result = await _describe(state, model, text, Assessment(hit.score, hit.novelty))
             result["cached"] = True
         else:
             result = (await _score_texts(state, model, [text], kind="single"))[0]
             result["cached"] = False
-            await cache.put(key, CachedScore(result["score"], result["tier"]))
+            await cache.put(key, CachedScore(result["score"], result["tier"], result["novelty"]))
     result["model_version"] = model.scorer.model_version
     result["thresholds"] = model.thresholds
     return result
@@ -276,21 +285,30 @@ async def _score_texts(
     limit = model.max_chars
     cut = [truncate(t, limit) for t in texts] if model.pre_truncate else texts
     started = time.perf_counter()
-    scores = model.scorer.score_batch(cut)
+    assessments = model.scorer.assess_batch(cut)
     metrics = state.metrics
     metrics.child(metrics.scoring_latency, kind).observe(time.perf_counter() - started)
     return [
-        await _describe(state, model, text, value)
-        for text, value in zip(texts, scores, strict=True)
+        await _describe(state, model, text, assessment)
+        for text, assessment in zip(texts, assessments, strict=True)
     ]
 
 
-async def _describe(state: AppState, model: ModelState, text: str, value: float) -> dict[str, Any]:
+async def _describe(
+    state: AppState, model: ModelState, text: str, assessment: Assessment
+) -> dict[str, Any]:
     """The result fields for one scored text (fresh or cached), counted in the metrics."""
     limit = model.max_chars
+    value = assessment.score
     tier = model.scorer.tier(value)
     truncated = len(text) > limit
-    state.metrics.observe_score(value, tier, truncated)
+    novelty_model = model.scorer.novelty_model
+    novel = (
+        assessment.novelty is not None
+        and novelty_model is not None
+        and novelty_model.is_novel(assessment.novelty)
+    )
+    state.metrics.observe_score(value, tier, truncated, novel=novel)
     if state.shared is not None:
         await state.shared.telemetry.scored(value, tier)
     return {
@@ -298,4 +316,6 @@ async def _describe(state: AppState, model: ModelState, text: str, value: float)
         "tier": tier,
         "truncated": truncated,
         "scored_chars": min(len(text), limit),
+        "novelty": assessment.novelty,
+        "novel": novel,
     }

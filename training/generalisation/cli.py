@@ -1,0 +1,109 @@
+"""`make generalisation`: every candidate recipe and the trivial baselines under
+leave-one-task-out, side by side with their in-distribution figures.
+
+    python -m llmtriage_train.generalisation.cli [--out models/default/eval] [--only NAME,...]
+
+Writes generalisation.json (the default recipe's per-task figures, the issue's shape,
+plus a `selection` list over every candidate and baseline) and generalisation.md.
+Selection is by mean LOTO APGR; the winner should be recipe.DEFAULT (the run says so
+when it is not, and exits non-zero, so the committed default cannot silently drift).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from llmtriage_train.datasets import DataError, data_root
+from llmtriage_train.distill import ensure_static_embedder
+from llmtriage_train.embed_cache import EmbeddingCache
+from llmtriage_train.generalisation.baselines import BASELINES, baseline_scores
+from llmtriage_train.generalisation.default_model import evaluated_pairs, loto_dict
+from llmtriage_train.generalisation.loto import (
+    LotoResult,
+    baseline_loto,
+    build_bank,
+    in_distribution,
+    loto_folds,
+    run_loto,
+)
+from llmtriage_train.generalisation.recipe import CANDIDATES, DEFAULT
+from llmtriage_train.generalisation.report import loto_table, selection_table
+from llmtriage_train.generalisation.tasks import load_tasks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m llmtriage_train.generalisation.cli")
+    p.add_argument("--out", type=Path, default=Path("models/default/eval"))
+    p.add_argument("--only", help="comma-separated candidate names (default: all)")
+    p.add_argument("--jobs", type=int, default=2)
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        table = load_tasks()
+        pairs = evaluated_pairs(data_root())
+    except (DataError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wanted = set(args.only.split(",")) if args.only else None
+    recipes = [r for r in CANDIDATES if wanted is None or r.name in wanted]
+    bank = build_bank(table, EmbeddingCache(ensure_static_embedder()), pairs)
+    folds = loto_folds(table)
+
+    rows: list[tuple[LotoResult, bool]] = []
+    for name in BASELINES:
+        rows.append((baseline_loto(bank, name, baseline_scores(name, table.prompts), folds), True))
+    default_result = None
+    for recipe in recipes:
+        t = time.perf_counter()
+        result = run_loto(bank, recipe, folds, jobs=args.jobs, novelty=recipe == DEFAULT)
+        result.in_distribution = in_distribution(bank, recipe)
+        print(
+            f"{recipe.name:45s} LOTO {result.mean_apgr:.3f}  in-distribution "
+            f"{result.in_distribution_mean:.3f}  ({time.perf_counter() - t:.0f} s)",
+            flush=True,
+        )
+        rows.append((result, False))
+        if recipe == DEFAULT:
+            default_result = result
+    learnt = [r for r, baseline in rows if not baseline]
+    winner = max(learnt, key=lambda r: r.mean_apgr) if learnt else None
+    wall = time.perf_counter() - start
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    doc = loto_dict(default_result) if default_result else {"protocol": "leave-one-task-out"}
+    doc["selection"] = [
+        {
+            "name": r.name,
+            "baseline": baseline,
+            "loto_mean_apgr": r.mean_apgr,
+            "in_distribution_mean_apgr": r.in_distribution_mean,
+            "per_task": {k: v.apgr for k, v in sorted(r.tasks.items())},
+        }
+        for r, baseline in rows
+    ]
+    doc["selected"] = winner.name if winner else None
+    doc["wall_time_s"] = wall
+    (args.out / "generalisation.json").write_text(json.dumps(doc, indent=2) + "\n")
+    md = ["# Leave-one-task-out", ""]
+    if default_result:
+        md += [f"Default recipe: **{DEFAULT.name}**", "", loto_table(default_result), ""]
+    md += ["## Selection (candidates and baselines)", "", selection_table(rows, table.tasks), ""]
+    md += [f"Selected by mean LOTO APGR: **{doc['selected']}**. Wall time {wall:.0f} s.", ""]
+    (args.out / "generalisation.md").write_text("\n".join(md))
+    print("\n".join(md))
+    if winner is not None and wanted is None and winner.name != DEFAULT.name:
+        print(
+            f"error: the LOTO winner is '{winner.name}', not recipe.DEFAULT '{DEFAULT.name}'",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
