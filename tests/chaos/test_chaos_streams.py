@@ -1,5 +1,7 @@
-"""Streams under injected faults: fall back only before the first byte; after it, end with
-an error event and never `[DONE]`, so no cut stream can pass for a complete one."""
+"""Streams under injected faults: before the first token, retry and fall back unseen;
+after it, resume on the next deployment from what the client has (or, with
+`mid_stream: error` or a half-sent tool call, end with an error event and never
+`[DONE]`), so that no cut stream can pass for a complete one."""
 
 from __future__ import annotations
 
@@ -13,7 +15,17 @@ import openai
 import pytest
 
 from tests.chaos.harness import chaos_config, running, sdk, sse
-from tests.chaos.upstream import FakeUpstream, cut, http, malformed, no_done, reset, slow, stall
+from tests.chaos.upstream import (
+    Act,
+    FakeUpstream,
+    cut,
+    http,
+    malformed,
+    no_done,
+    reset,
+    slow,
+    stall,
+)
 
 Up = dict[str, FakeUpstream]
 USER: Any = [{"role": "user", "content": "Tell me a story."}]
@@ -127,30 +139,76 @@ def test_empty_stream_is_retried_unseen(up: Up, url: str) -> None:
     assert headers["x-llmtriage-attempts"] == "2"
 
 
-def test_stream_cut_midway_ends_with_an_error_event(up: Up, url: str) -> None:
-    up["a"].script.append(cut(at=3))
+def trailer(lines: list[str]) -> dict[str, str]:
+    pairs = [line.removeprefix(": ").partition("=") for line in lines if line.startswith(": ")]
+    return {name: value for name, _, value in pairs}
+
+
+@pytest.mark.parametrize("fault", [cut(at=3), stall(at=3)], ids=["cut", "stall"])
+def test_a_stream_broken_midway_is_resumed_on_the_next(up: Up, url: str, fault: Act) -> None:
+    """a sent "answer from", then broke: b continues from there, the client reads one
+    answer and the trailer names both deployments."""
+    up["a"].script.append(fault)
+    start = time.monotonic()
     headers, lines = sse(url, BODY)
+    assert time.monotonic() - start < 1.5  # a stall costs idle (0.5 s), not read or total
+    assert headers["x-llmtriage-model"] == "model-a"  # who started: sent before it broke
+    assert_complete(lines, "answer from b")
+    assert trailer(lines)["x-llmtriage-resumed-from"] == "a"
+    assert trailer(lines)["x-llmtriage-deployment"] == "b"
+    continued = up["b"].received[-1]["messages"]
+    assert continued[-1] == {"role": "assistant", "content": "answer from"}
+    assert continued[:-1] == USER
+    chunks = [json.loads(x.removeprefix("data: ")) for x in lines if x.startswith("data: {")]
+    assert len({c["id"] for c in chunks}) == 1  # one answer's id throughout
+    assert sum('"role"' in json.dumps(c) for c in chunks) == 1
+
+
+def test_a_resumed_stream_reads_as_one_answer_in_the_sdk(up: Up, url: str) -> None:
+    up["a"].script.append(cut(at=2))
+    with sdk(url) as client:
+        stream = client.chat.completions.create(
+            model="cheap", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "answer from b"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 2
+
+
+def test_mid_stream_error_policy_ends_with_an_error_event(up: Up, urls: dict[str, str]) -> None:
+    up["a"].script.append(cut(at=3))
+    with running(chaos_config(urls, fallback={"mid_stream": "error"})) as url:
+        headers, lines = sse(url, BODY)
+        up["a"].script.append(cut(at=3))
+        with sdk(url) as client, pytest.raises(openai.APIError, match="deployment 'a'"):
+            list(client.chat.completions.create(model="cheap", messages=USER, stream=True))
     assert headers["x-llmtriage-model"] == "model-a"
     error = assert_error_ended(lines)
     assert error["code"] == "upstream_error" and "a" in error["message"]
     assert text_of(lines) == "answer from"  # what had arrived, nothing invented
-    assert up["b"].calls == 0  # too late to fall back
-
-
-def test_stream_cut_midway_raises_in_the_sdk(up: Up, url: str) -> None:
-    up["a"].script.append(cut(at=3))
-    with sdk(url) as client, pytest.raises(openai.APIError, match="deployment 'a'"):
-        list(client.chat.completions.create(model="cheap", messages=USER, stream=True))
-
-
-def test_stalled_stream_ends_with_a_timeout_error(up: Up, url: str) -> None:
-    up["a"].script.append(stall(at=2))
-    start = time.monotonic()
-    _, lines = sse(url, BODY)
-    assert time.monotonic() - start < 0.95  # idle: 0.5 s, well before read (1 s)
-    error = assert_error_ended(lines)
-    assert error["code"] == "upstream_timeout"
     assert up["b"].calls == 0
+
+
+def test_half_sent_tool_call_arguments_end_with_a_clear_error(up: Up, url: str) -> None:
+    up["a"].script.append(cut(at=3))  # the call's name and its first argument piece
+    tools = [{"type": "function", "function": {"name": "find", "parameters": {}}}]
+    _, lines = sse(url, {**BODY, "tools": tools})
+    error = assert_error_ended(lines)
+    assert error["code"] == "stream_not_resumed"
+    assert "tool-call arguments were half sent" in error["message"]
+    assert up["b"].calls == 0
+
+
+def test_resume_with_the_rest_of_the_chain_down_is_an_error_event(up: Up, url: str) -> None:
+    up["a"].script.append(cut(at=3))
+    up["b"].chooser = lambda _: http(500)
+    up["c"].chooser = lambda _: reset()
+    _, lines = sse(url, BODY)
+    error = assert_error_ended(lines)
+    assert error["code"] == "stream_not_resumed"
+    assert "no deployment could answer" in error["message"]
+    assert text_of(lines) == "answer from"
 
 
 def test_complete_stream_without_done_is_complete(up: Up, url: str) -> None:

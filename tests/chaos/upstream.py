@@ -15,6 +15,10 @@ normal answer); `calls` counts requests, `acts` what was done.
     malformed(n, k)  k events that are not JSON before chunk n (a whole answer: the body
                    is not JSON)
     no_done()      every chunk, then a clean end of body without `data: [DONE]`
+
+A request whose last message is the assistant's (a continuation: the proxy resuming a
+broken stream) is answered with the rest of this fake's reply after that prefix, as a
+model continuing its own turn would, or with nothing when its reply does not start so.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -96,6 +101,7 @@ class FakeUpstream:
         self.chooser: Callable[[int], Act] | None = None
         self.calls = 0
         self.acts: Counter[str] = Counter()
+        self.received: list[dict[str, Any]] = []  # request bodies, in order
         self.port = 0
         self._server: asyncio.Server | None = None
         self._handlers: dict[str, Callable[[Act, Request], Awaitable[bool]]] = {
@@ -118,6 +124,7 @@ class FakeUpstream:
         self.chooser = None
         self.calls = 0
         self.acts.clear()
+        self.received.clear()
 
     async def start(self, port: int = 0) -> None:
         self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
@@ -151,6 +158,7 @@ class FakeUpstream:
                     await writer.drain()
                     continue
                 assert isinstance(request, Request)
+                self.received.append(request.body)
                 act = self._next()
                 self.acts[act.kind] += 1
                 if self.latency_s:
@@ -175,7 +183,7 @@ class FakeUpstream:
         if act.delay_s:
             await request.writer.drain()
             await asyncio.sleep(act.delay_s)
-        for event in self._events():
+        for event in self._events(request):
             request.writer.write(chunk(event))
         request.writer.write(chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await request.writer.drain()
@@ -203,7 +211,7 @@ class FakeUpstream:
             await writer.drain()
             return True
         writer.write(SSE_HEAD)
-        events = self._events()
+        events = self._events(request)
         for i, event in enumerate(events):
             if i == act.at and act.kind in ("cut", "stall"):
                 await writer.drain()
@@ -235,7 +243,15 @@ class FakeUpstream:
             "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
         }
 
-    def _events(self) -> list[bytes]:
+    def text_for(self, request: Request) -> str:
+        """The reply, or for a continuation what is left of it after the prefix."""
+        last = (request.body.get("messages") or [{}])[-1]
+        if last.get("role") != "assistant":
+            return self.reply
+        prefix = str(last.get("content") or "")
+        return self.reply[len(prefix) :] if self.reply.startswith(prefix) else ""
+
+    def _events(self, request: Request) -> list[bytes]:
         base = {
             "id": f"chatcmpl-{self.name}",
             "object": "chat.completion.chunk",
@@ -246,12 +262,19 @@ class FakeUpstream:
         def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
             return b"data: " + json.dumps({**base, "choices": choices, **extra}).encode() + b"\n\n"
 
-        words = self.reply.split(" ")
-        deltas = [{"role": "assistant", "content": ""}] + [
-            {"content": w if i == 0 else " " + w} for i, w in enumerate(words)
-        ]
+        words = re.findall(r"\s*\S+", self.text_for(request))  # "a b" -> "a", " b"
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        finish = "stop"
+        if request.body.get("tools"):  # one tool call, its arguments in three pieces
+            call = {"index": 0, "id": "call_1", "type": "function"}
+            deltas.append({"tool_calls": [{**call, "function": {"name": "find", "arguments": ""}}]})
+            for piece in ('{"q"', ': "rivers', '"}'):
+                deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            finish = "tool_calls"
+        else:
+            deltas += [{"content": w} for w in words]
         out = [event([{"index": 0, "delta": d, "finish_reason": None}]) for d in deltas]
-        out.append(event([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        out.append(event([{"index": 0, "delta": {}, "finish_reason": finish}]))
         usage = {
             "prompt_tokens": 9,
             "completion_tokens": len(words),

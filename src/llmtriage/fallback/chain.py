@@ -12,7 +12,9 @@ a chain of one deployment.
 
 The answering attempt's outcome reaches its breaker through `Answered.settle`: at once
 for a whole answer, at the end for a stream (`settle_later=True`), since a stream can
-still fail after its first chunk, when the client has it and no fallback is possible.
+still fail after its first chunk. When it does, `Answered.resume(call)` goes on down the
+same chain (same deadline, same attempt list) with another call: the continuation of
+the broken stream (fallback/resume.py).
 """
 
 from __future__ import annotations
@@ -74,10 +76,23 @@ class Answered(Generic[TT, V]):
     target: TT
     attempts: list[Attempt]  # every call and skip, the answering one last
     _settle: Settle
+    _chain: Chain | None = None
+    _run: _Run[TT] | None = None
 
     async def settle(self, error: ProviderCallError | None = None) -> None:
         """Report how the answer ended (None: complete); later calls do nothing."""
         await self._settle(error)
+
+    @property
+    def can_resume(self) -> bool:
+        """Whether any deployment is left to go on to (when the answer breaks late)."""
+        return self._run is not None and bool(self._run.queue)
+
+    async def resume(self, call: Callable[[TT, Timeouts], Awaitable[V]]) -> Answered[TT, V]:
+        """The rest of the chain with `call`, after this answer broke (settle it first).
+        Raises ChainExhausted (or a fail-fast error) when none of it answers."""
+        assert self._chain is not None and self._run is not None
+        return await self._chain.resume(self._run, call)
 
 
 @dataclass(eq=False)
@@ -127,6 +142,17 @@ class Chain:
             # A chain of one: there was nothing to exhaust, and the deployment's own error
             # (a 429's Retry-After, a missing key's variable) says more.
             raise run.last_error
+        raise ChainExhausted(run.attempts) from run.last_error
+
+    async def resume(
+        self, run: _Run[TT], call: Callable[[TT, Timeouts], Awaitable[V]]
+    ) -> Answered[TT, V]:
+        """Go on down `run`'s chain with another call (see `Answered.resume`)."""
+        while run.queue:
+            answered = await self._try(run, run.queue.pop(0), call)
+            if answered is not None:
+                self._count_request("resumed")
+                return answered
         raise ChainExhausted(run.attempts) from run.last_error
 
     async def _try(
@@ -218,7 +244,7 @@ class Chain:
                 self.metrics.attempt(run.attempts[index])
             await self._record(ticket, Health.UP if error is None else classify(error).health)
 
-        return Answered(value, target, run.attempts, settle)
+        return Answered(value, target, run.attempts, settle, self, run)
 
     async def _record(self, ticket: Ticket, health: Health) -> None:
         if self.breakers is not None and health is not Health.UNKNOWN:

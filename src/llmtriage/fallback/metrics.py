@@ -4,6 +4,7 @@
     llmtriage_fallback_failures_total{deployment, kind}      kind: an ErrorKind, breaker_open,
                                                              deadline
     llmtriage_fallback_requests_total{result}                result: first | fallback | failed
+                                                             | resumed (a broken stream went on)
     llmtriage_breaker_state{deployment}                      0 closed, 1 half-open, 2 open
     llmtriage_stream_malformed_chunks_total{deployment}      undecodable stream events skipped
 
@@ -37,7 +38,7 @@ class FallbackMetrics:
         self.requests = Counter(
             "llmtriage_fallback_requests",
             "Requests by how their chain ended: the first deployment answered, a fallback "
-            "did, or none did.",
+            "did, or none did; resumed: a stream that broke mid-way went on elsewhere.",
             ("result",),
             registry=registry,
         )

@@ -231,6 +231,9 @@ class FallbackConfig(_Strict):
     max_retries: int = Field(default=1, ge=0)  # same-deployment retries (429, 5xx, resets)
     max_retry_wait_s: float = Field(default=5.0, ge=0)  # a longer Retry-After: move on instead
     max_malformed_chunks: int = Field(default=3, ge=0)  # per stream skipped; one more breaks it
+    # A stream that breaks after part of the answer was sent: go on on the next deployment
+    # from that part (resume), or end it with an error event (error).
+    mid_stream: Literal["resume", "error"] = "resume"
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 

@@ -19,7 +19,7 @@ checked, and replayed as chunks when accepted; when escalated the strong chain s
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +37,7 @@ from llmtriage.fallback import (
     RetryPolicy,
     chain_order,
 )
+from llmtriage.fallback.resume import continuation
 from llmtriage.providers import PROVIDERS, Endpoint, Provider, ProviderKind, Timeouts
 from llmtriage.providers.errors import ProviderKeyMissing
 from llmtriage.providers.transport import PoolLimits, open_client
@@ -53,7 +54,7 @@ from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError
 from llmtriage.routing.router import Router
-from llmtriage.routing.streaming import Opened, RoutedStream, opening
+from llmtriage.routing.streaming import Leg, Opened, RoutedStream, opening
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.store.base import Store
 from llmtriage.store.decision_cache import CachedScore, ScopedCache
@@ -192,11 +193,26 @@ class RoutingService:
         return Served(response, served.config, served.tier, tuple(answered.attempts), cost)
 
     async def _open_stream(self, decision: Decision, request: ChatRequest) -> RoutedStream:
-        async def call(target: ResolvedDeployment, timeouts: Timeouts) -> Opened:
-            return await opening(target.require_provider().stream(request, timeout=timeouts))
+        def caller(req: ChatRequest) -> Callable[[ResolvedDeployment, Timeouts], Awaitable[Opened]]:
+            async def call(target: ResolvedDeployment, timeouts: Timeouts) -> Opened:
+                return await opening(target.require_provider().stream(req, timeout=timeouts))
 
-        answered = await self.fallback.run(self._targets(decision), call, settle_later=True)
+            return call
+
+        answered = await self.fallback.run(
+            self._targets(decision), caller(request), settle_later=True
+        )
         served, (head, rest) = answered.target, answered.value
+
+        async def resume(partial: str) -> Leg | None:
+            """The rest of the chain, asked to continue the answer from `partial`."""
+            nonlocal answered
+            if not answered.can_resume:
+                return None
+            answered = await answered.resume(caller(continuation(request, partial)))
+            served, (head, rest) = answered.target, answered.value
+            return Leg(served.config, served.tier, head, rest, answered.settle)
+
         return RoutedStream(
             decision,
             served.config,
@@ -205,6 +221,7 @@ class RoutingService:
             tier=served.tier,
             attempts=answered.attempts,
             on_end=answered.settle,
+            resume=resume if self.config.fallback.mid_stream == "resume" else None,
         )
 
     def _resolved(self, served: Served) -> ResolvedDeployment:

@@ -3,18 +3,25 @@
 A stream is opened (`opening`) by pulling chunks until one says something: the leading
 role chunk (`delta: {role: assistant, content: ""}`) is held back with it, so a stream
 cut before its first token fails while the chain can still retry or fall back and the
-client sees nothing of it. Once content is out, a later failure ends the stream (the
-proxy sends an error event and no `[DONE]`) and is reported through `on_end`, so the
-deployment's circuit breaker hears of it.
+client sees nothing of it. Once content is out, a later failure is reported through
+`on_end` (so the deployment's circuit breaker hears of it) and then, with `resume`
+given (`fallback.mid_stream: resume`), the answer goes on on the next deployment of the
+chain from what the client already has (fallback/resume.py): the client reads one
+answer, and `trailer()` names the deployments it came from. Without `resume`, or where
+it cannot be continued, the stream ends with an error (the proxy sends an error event
+and no `[DONE]`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
+from llmtriage.errors import ProviderError
 from llmtriage.fallback.attempts import Attempt
-from llmtriage.providers.errors import ProviderCallError
+from llmtriage.fallback.resume import Partial, Splice
+from llmtriage.providers.errors import ProviderCallError, ProviderStreamError
 from llmtriage.providers.types import ChatChunk, Usage
 from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig
@@ -26,6 +33,34 @@ from llmtriage.routing.decision import Decision
 Opened = tuple[list[ChatChunk], AsyncGenerator[ChatChunk, None]]
 OnEnd = Callable[[ProviderCallError | None], Awaitable[None]]
 _MAX_HELD = 16  # role-only chunks held back at most, against an upstream that sends no other
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One deployment's part of a (possibly resumed) stream."""
+
+    deployment: DeploymentConfig
+    tier: str
+    head: list[ChatChunk]
+    rest: AsyncGenerator[ChatChunk, None]
+    on_end: OnEnd | None = None
+
+
+# Given the partial answer: the next leg, or None when no deployment is left to go on to.
+# Raises (ChainExhausted, a fail-fast error) when the rest of the chain could not answer.
+Resume = Callable[[str], Awaitable[Leg | None]]
+
+
+class StreamNotResumed(ProviderStreamError):
+    """A stream broke after part of the answer was sent, and could not be continued."""
+
+    def __init__(self, broken: ProviderCallError, why: str) -> None:
+        super().__init__(
+            f"the stream broke after part of the answer was sent ({broken.detail}) and could "
+            f"not be resumed: {why}",
+            deployment=broken.deployment,
+            error_type="stream_not_resumed",
+        )
 
 
 def says_something(chunk: ChatChunk) -> bool:
@@ -71,6 +106,7 @@ class RoutedStream:
         attempts: Sequence[Attempt] = (),
         on_end: OnEnd | None = None,
         cascade: CascadeInfo | None = None,
+        resume: Resume | None = None,
     ) -> None:
         self.decision = decision
         self.deployment = deployment  # the deployment that answers (after any fallback)
@@ -79,9 +115,11 @@ class RoutedStream:
         self.usage: Usage | None = None
         self.cascade = cascade  # None: the cascade did not run
         self.spent_before = Decimal(0)  # a doubted cheap answer's cost, when escalated
-        self._head = head
-        self._rest = rest
-        self._on_end = on_end
+        self.resumed_from: list[DeploymentConfig] = []  # legs that broke, in order
+        self._leg = Leg(deployment, self.tier, head, rest, on_end)
+        self._resume = resume
+        self._partial = Partial()
+        self._splice: Splice | None = None  # set while a continuation is streaming
 
     @classmethod
     async def open(
@@ -95,30 +133,76 @@ class RoutedStream:
 
     @property
     def cost(self) -> Decimal | None:
+        """From the last leg's usage (a broken leg reports none: its share is not known)."""
         if self.usage is None:
             return None
         return cost_usd(self.usage, self.deployment) + self.spent_before
 
+    def trailer(self) -> dict[str, str]:
+        """What the headers could not say, sent after the last chunk: who finished a
+        resumed answer (headers name the deployment that started it)."""
+        if not self.resumed_from:
+            return {}
+        return {
+            "x-llmtriage-resumed-from": ",".join(d.name for d in self.resumed_from),
+            "x-llmtriage-deployment": self.deployment.name,
+            "x-llmtriage-model": self.deployment.model,
+        }
+
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        head, self._head = self._head, []
+        while True:
+            try:
+                async for chunk in self._chunks():
+                    yield chunk
+            except ProviderCallError as exc:
+                await self._ended(exc)
+                await self._go_on(exc)
+                continue
+            await self._ended(None)
+            return
+
+    async def _chunks(self) -> AsyncIterator[ChatChunk]:
+        leg = self._leg
+        head, leg.head[:] = list(leg.head), []
         for chunk in head:
-            yield self._seen(chunk)
+            if (out := self._seen(chunk)) is not None:
+                yield out
+        async for chunk in leg.rest:
+            if (out := self._seen(chunk)) is not None:
+                yield out
+
+    async def _go_on(self, broken: ProviderCallError) -> None:
+        """The next leg after `broken`, or raise what the client is to be told."""
+        why = self._partial.why_not()
+        if self._resume is None:
+            raise broken
+        if why is not None:
+            raise StreamNotResumed(broken, why) from broken
         try:
-            async for chunk in self._rest:
-                yield self._seen(chunk)
-        except ProviderCallError as exc:
-            await self._ended(exc)
-            raise
-        await self._ended(None)
+            leg = await self._resume(self._partial.text)
+        except ProviderError as exc:  # ChainExhausted, or a fail-fast error of the next
+            raise StreamNotResumed(broken, str(exc)) from exc
+        if leg is None:
+            raise broken  # no deployment left: the stream simply broke
+        await self._leg.rest.aclose()
+        self.resumed_from.append(self._leg.deployment)
+        self._leg, self.deployment, self.tier = leg, leg.deployment, leg.tier
+        self._splice = Splice(self._partial)
 
     async def _ended(self, error: ProviderCallError | None) -> None:
-        if self._on_end is not None:
-            await self._on_end(error)
+        if self._leg.on_end is not None:
+            await self._leg.on_end(error)
 
-    def _seen(self, chunk: ChatChunk) -> ChatChunk:
+    def _seen(self, chunk: ChatChunk) -> ChatChunk | None:
+        if self._splice is not None:
+            spliced = self._splice(chunk)
+            if spliced is None:
+                return None
+            chunk = spliced
         if chunk.usage is not None:
             self.usage = chunk.usage
+        self._partial.see(chunk)
         return chunk
 
     async def aclose(self) -> None:
-        await self._rest.aclose()
+        await self._leg.rest.aclose()

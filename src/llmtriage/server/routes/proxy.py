@@ -73,7 +73,7 @@ from llmtriage.routing.cost import format_cost
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError, NoAllowedTier, RoutingError, UnknownModel
 from llmtriage.routing.service import RoutingService, open_routing
-from llmtriage.routing.streaming import RoutedStream
+from llmtriage.routing.streaming import RoutedStream, StreamNotResumed
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.errors import error_body, error_response
 from llmtriage.server.routes.score import parse_json_body
@@ -95,6 +95,7 @@ ERROR_STATUS: dict[type[LlmtriageError], tuple[int, str]] = {
     ProviderRateLimited: (429, "rate_limit_exceeded"),
     ProviderAuthError: (502, "upstream_auth_failed"),
     ProviderTimeout: (504, "upstream_timeout"),
+    StreamNotResumed: (502, "stream_not_resumed"),
     ProviderCallError: (502, "upstream_error"),
     ChainExhausted: (503, "all_deployments_failed"),
 }
@@ -312,6 +313,8 @@ async def _sse(
     seen.completed(
         seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
     )
+    for name, value in stream.trailer().items():  # a resumed answer names who finished it
+        yield f": {name}={value}\n\n".encode()
     yield f": x-llmtriage-cost={format_cost(stream.cost)}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
