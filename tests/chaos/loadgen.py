@@ -5,7 +5,8 @@ due time, so a stall is charged to every request it delayed). Every answer is re
 full and judged:
 
     complete   200 with the whole answer of one deployment ("answer from X", model-X;
-               a stream: every chunk, then [DONE], no error event)
+               a stream: every chunk, then [DONE], no error event; a resumed stream:
+               the part X continued reads as X's answer, the trailer names X)
     chain_503  503 whose error lists the attempts (the whole chain was down)
     bad        anything else: another status, a cut or malformed answer, an error event
     hung       no full answer within `timeout_s`
@@ -36,6 +37,7 @@ class Outcome:
     served: str = ""
     stream: bool = False
     detail: str = ""
+    resumed: bool = False  # a stream that broke midway and was continued elsewhere
 
 
 def build(host: str, path: str, stream: bool) -> bytes:
@@ -69,24 +71,28 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
         await reader.readexactly(2)
 
 
-def judge(status: int, headers: dict[str, str], body: bytes, stream: bool) -> tuple[str, str, str]:
-    """(verdict, served model, detail)."""
+def judge(
+    status: int, headers: dict[str, str], body: bytes, stream: bool
+) -> tuple[str, str, str, bool]:
+    """(verdict, served model, detail, resumed)."""
     try:
         if status == 503:
             error = json.loads(body)["error"]
             if error.get("attempts"):
-                return "chain_503", "", error["message"][:200]
-            return "bad", "", "503 without attempts"
+                return "chain_503", "", error["message"][:200], False
+            return "bad", "", "503 without attempts", False
         if status != 200:
-            return "bad", "", f"status {status}: {body[:200]!r}"
-        text, model = _stream_text(body) if stream else _whole_text(body)
+            return "bad", "", f"status {status}: {body[:200]!r}", False
+        started = headers.get("x-llmtriage-model", "")
+        text, model, first = _stream_text(body) if stream else (*_whole_text(body), started)
         name = model.removeprefix("model-")
-        header = headers.get("x-llmtriage-model", model)
-        if text != f"answer from {name}" or header != model:
-            return "bad", model, f"incomplete: {text!r} from {model} (header {header})"
-        return "complete", model, ""
+        if text != f"answer from {name}" or first != started:
+            # "incomplete" marks a cut answer that was presented as a success
+            detail = f"incomplete: {text!r} from {model} (started by {first}, header {started})"
+            return "bad", model, detail, False
+        return "complete", model, "", model != started
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        return "bad", "", f"{type(exc).__name__}: {exc}; {body[-200:]!r}"
+        return "bad", "", f"{type(exc).__name__}: {exc}; {body[-200:]!r}", False
 
 
 def _whole_text(body: bytes) -> tuple[str, str]:
@@ -94,20 +100,27 @@ def _whole_text(body: bytes) -> tuple[str, str]:
     return answer["choices"][0]["message"]["content"], answer["model"]
 
 
-def _stream_text(body: bytes) -> tuple[str, str]:
-    lines = [line for line in body.decode().split("\n") if line.startswith("data: ")]
-    if not lines or lines[-1] != "data: [DONE]":
+def _stream_text(body: bytes) -> tuple[str, str, str]:
+    """(text, the model that finished it, the model that started it)."""
+    lines = [line for line in body.decode().split("\n") if line]
+    data = [line for line in lines if line.startswith("data: ")]
+    if not data or data[-1] != "data: [DONE]":
         raise ValueError("no [DONE]")
-    parts, models = [], set()
-    for line in lines[:-1]:
+    trailer = dict(
+        line.removeprefix(": ").partition("=")[::2] for line in lines if line.startswith(": ")
+    )
+    parts, models = [], []
+    for line in data[:-1]:
         chunk = json.loads(line.removeprefix("data: "))
         if "error" in chunk:
             raise ValueError(f"error event: {chunk['error']}")
-        models.add(chunk["model"])
+        if not models or models[-1] != chunk["model"]:
+            models.append(chunk["model"])
         parts += [c["delta"].get("content") or "" for c in chunk["choices"]]
-    if len(models) != 1:
-        raise ValueError(f"chunks from {models}")
-    return "".join(parts), models.pop()
+    finished = trailer.get("x-llmtriage-model", models[0])
+    if len(models) > 2 or models[-1] != finished:
+        raise ValueError(f"chunks from {models}, trailer {trailer}")
+    return "".join(parts), finished, models[0]
 
 
 async def worker(
@@ -127,7 +140,7 @@ async def worker(
             due = time.perf_counter()
             if due > stop_at:
                 continue
-        verdict, served, detail = "refused", "", ""
+        verdict, served, detail, resumed = "refused", "", "", False
         try:
             async with asyncio.timeout(timeout_s):
                 if conn is None:
@@ -135,7 +148,7 @@ async def worker(
                 reader, writer = conn
                 writer.write(build(host, path, stream))
                 status, headers, body = await read_response(reader)
-            verdict, served, detail = judge(status, headers, body, stream)
+            verdict, served, detail, resumed = judge(status, headers, body, stream)
             if headers.get("connection") == "close":
                 writer.close()
                 conn = None
@@ -147,7 +160,7 @@ async def worker(
             conn[1].close()
             conn = None
         latency = (time.perf_counter() - due) * 1000
-        out.append(Outcome(index, due - start, latency, verdict, served, stream, detail))
+        out.append(Outcome(index, due - start, latency, verdict, served, stream, detail, resumed))
     if conn is not None:
         conn[1].close()
 

@@ -1,6 +1,7 @@
 """The long chaos run: thousands of requests through a failing 3-deployment chain.
 
-    primary   fails `failure_rate` of its calls in mixed ways (upstream_main.FAILURES)
+    primary   fails `failure_rate` of its calls in mixed ways (upstream_main.FAILURES:
+              every fault of the fake, mid-stream ones included)
     second    down: nothing listens on its port
     healthy   answers everything after `latency_ms`
 
@@ -76,7 +77,7 @@ def chain_config(primary: int, down: int, healthy: int) -> dict[str, Any]:
         "classifier": {"enabled": False},
         # first_token well above the proxy's own queueing under load, so that only a
         # silent upstream, never a busy proxy, trips it.
-        "timeouts": {"connect": 0.5, "first_token": 1.0, "read": 2.0, "total": 5.0},
+        "timeouts": {"connect": 0.5, "first_token": 1.0, "idle": 0.5, "read": 2.0, "total": 5.0},
         "fallback": {
             "enabled": True,
             "deadline_s": 5.0,
@@ -217,6 +218,11 @@ def summarise(
         "verdicts": dict(verdicts),
         "served": dict(Counter(o["served"] for o in ok)),
         "streams": sum(1 for o in outcomes if o["stream"]),
+        "streams_resumed": sum(1 for o in outcomes if o.get("resumed")),
+        # A cut answer that reached the client as a 200 with [DONE]: must stay 0.
+        "cut_presented_as_success": sum(
+            1 for o in outcomes if o["detail"].startswith("incomplete")
+        ),
         "achieved_rps": round(achieved, 1),
         "dispatch_lag_p99_ms": round(result["dispatch_lag_p99_ms"], 2),
         # Kept up: answers came at (nearly) the offered rate and latency did not keep growing.

@@ -12,8 +12,9 @@ normal answer); `calls` counts requests, `acts` what was done.
     slow(d)        waits `d` s before the first token (a stream's headers go out at once)
     cut(n)         n stream chunks, then the connection closes mid-body
     stall(n)       n stream chunks, then nothing more
-    malformed(n, k)  k events that are not JSON before chunk n (a whole answer: the body
-                   is not JSON)
+    malformed(n, k)  k events that are not JSON before chunk n
+    (a whole answer: cut and stall stop halfway through the body, malformed sends a body
+    that is not JSON, no_done a whole answer)
     no_done()      every chunk, then a clean end of body without `data: [DONE]`
 
 A request whose last message is the assistant's (a continuation: the proxy resuming a
@@ -206,10 +207,8 @@ class FakeUpstream:
 
     async def _stream_fault(self, act: Act, request: Request) -> bool:
         writer = request.writer
-        if not request.stream:  # a whole answer: an unparseable body stands for them all
-            respond(writer, 200, b'{"id": "chatcmpl-x", "choices": [')
-            await writer.drain()
-            return True
+        if not request.stream:
+            return await self._whole_fault(act, request)
         writer.write(SSE_HEAD)
         events = self._events(request)
         for i, event in enumerate(events):
@@ -224,6 +223,27 @@ class FakeUpstream:
         if act.kind != "no_done":
             writer.write(chunk(b"data: [DONE]\n\n"))
         writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    async def _whole_fault(self, act: Act, request: Request) -> bool:
+        """The same faults on a whole answer: cut (the body stops short, the socket
+        closes), stall (half the body, then nothing), malformed (not JSON); no_done has
+        no meaning here, so the answer is whole."""
+        writer, body = request.writer, json.dumps(self._completion()).encode()
+        if act.kind == "no_done":
+            respond(writer, 200, body)
+        elif act.kind == "malformed":
+            respond(writer, 200, b'{"id": "chatcmpl-x", "choices": [')
+        else:
+            head = (
+                f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+            )
+            writer.write(head.encode() + b"\r\n\r\n" + body[: len(body) // 2])
+            await writer.drain()
+            if act.kind == "stall":
+                await request.reader.read()
+            return False
         await writer.drain()
         return True
 

@@ -1,7 +1,7 @@
 """The long run's upstreams in their own process: a primary that fails a share of its
-calls in mixed ways (all before its first byte, so every request can still be answered)
-and a healthy deployment. Prints {"primary": port, "healthy": port} and serves until
-its stdin closes.
+calls in mixed ways (every fault of the fake: before its first byte, and mid-stream,
+where the proxy resumes on the healthy one) and a healthy deployment. Prints
+{"primary": port, "healthy": port} and serves until its stdin closes.
 
     python -m tests.chaos.upstream_main --failure-rate 0.3 --latency-ms 5
 """
@@ -14,7 +14,19 @@ import json
 import random
 import sys
 
-from tests.chaos.upstream import Act, FakeUpstream, cut, http, malformed, ok, reset, silent
+from tests.chaos.upstream import (
+    Act,
+    FakeUpstream,
+    cut,
+    http,
+    malformed,
+    no_done,
+    ok,
+    reset,
+    silent,
+    slow,
+    stall,
+)
 
 # (weight, act): the mix of the primary's failures.
 FAILURES: list[tuple[float, Act]] = [
@@ -24,8 +36,13 @@ FAILURES: list[tuple[float, Act]] = [
     (2, http(429, "rate limited", retry_after="30")),  # longer than max_retry_wait_s
     (2, reset()),
     (1, malformed(0)),
+    (1, malformed(2, count=4)),  # past the limit of 3: the stream breaks midway
     (1, cut(0)),
-    (0.5, silent()),  # costs its first_token timeout
+    (1, cut(3)),  # after "answer from": resumed on healthy (a whole answer: retried)
+    (1, stall(3)),  # costs the idle timeout (a whole answer: read)
+    (1, no_done()),  # complete all the same
+    (0.5, slow(1.5)),  # first token after first_token (a whole answer just waits)
+    (0.5, silent()),  # costs its first_token timeout (a whole answer: read)
 ]
 
 
