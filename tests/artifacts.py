@@ -20,6 +20,7 @@ from llmtriage.scoring.manifest import (
     LabelDef,
     LexicalRef,
     Manifest,
+    NoveltyRef,
     Thresholds,
     WeightsRef,
 )
@@ -39,7 +40,11 @@ def make_tiny_artifact(
     tiers: tuple[str, ...] = ("cheap", "strong"),
     cutpoints: tuple[float, ...] = (0.5,),
     n_buckets: int = 1024,
+    familiar: tuple[str, ...] = (),
+    novelty_threshold: float = 0.5,
 ) -> Path:
+    """`familiar`: prompts whose embeddings become the novelty centroids (none: no
+    novelty model), so they score novelty ~0 and unrelated prompts ~1."""
     emb = HashingEmbedder()
     n_stats = len(STAT_NAMES)
     dense = np.zeros((2, emb.dim + n_stats), dtype=np.float32)
@@ -53,6 +58,7 @@ def make_tiny_artifact(
         stats_scale=np.ones(n_stats, dtype=np.float32),
         lexical_coef=np.zeros((2, n_buckets), dtype=np.float32),
         idf=np.ones(n_buckets, dtype=np.float32),
+        novelty_centroids=emb.embed(list(familiar)) if familiar else None,
     )
     manifest = Manifest(
         format_version=FORMAT_VERSION,
@@ -65,6 +71,9 @@ def make_tiny_artifact(
         label=LabelDef(kind="gain", heads=["strong_good", "weak_good"]),
         weights=WeightsRef(sha256="pending"),
         thresholds=Thresholds(tiers=list(tiers), cutpoints=list(cutpoints)),
+        novelty=NoveltyRef(centroids=len(familiar), threshold=novelty_threshold, rate=0.05)
+        if familiar
+        else None,
     )
     save_artifact(directory, manifest, weights)
     return directory

@@ -13,7 +13,7 @@ from llmtriage.routing.decision import Reason
 from llmtriage.routing.errors import NoAllowedTier, UnknownModel
 from llmtriage.routing.loading import parse_routing_config
 from llmtriage.routing.router import Router
-from llmtriage.scoring.scorer import Scorer
+from llmtriage.scoring.scorer import Assessment, Scorer
 from tests.routing.configs import config_data
 
 SHORT = "What is the capital of France?"
@@ -53,13 +53,13 @@ def test_scorer_not_called_when_a_rule_decides(
     scorer: Scorer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    original = Scorer.score
+    original = Scorer.assess
 
-    def counted(self: Scorer, text: str) -> float:
+    def counted(self: Scorer, text: str) -> Assessment:
         calls.append(text)
         return original(self, text)
 
-    monkeypatch.setattr(Scorer, "score", counted)
+    monkeypatch.setattr(Scorer, "assess", counted)
     decision = router(scorer).decide(
         ask(MATHS, tools=[{"type": "function", "function": {"name": "f"}}]), {}
     )

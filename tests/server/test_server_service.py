@@ -6,6 +6,7 @@ from pathlib import Path
 
 from llmtriage.server.app import create_service
 from llmtriage.server.settings import ServeSettings
+from tests.artifacts import make_tiny_artifact
 from tests.server.helpers import assert_openai_error, serve
 
 
@@ -38,3 +39,21 @@ async def test_service_exposes_fallback_metrics_and_store(tiny_artifact: Path) -
         assert "llmtriage_fallback_attempts" in metrics
         ready = (await client.get("/readyz")).json()
         assert ready["store"]["backend"] == "memory" and ready["store"]["degraded"] is False
+
+
+async def test_novelty_in_score_route_and_metrics(tmp_path: Path) -> None:
+    artifact = make_tiny_artifact(tmp_path, familiar=("hello there",))
+    app = create_service(ServeSettings(model=artifact), env={})
+    async with serve(app) as client:
+        known = (await client.post("/v1/score", json={"prompt": "hello there"})).json()
+        strange = (await client.post("/v1/score", json={"prompt": "frumious bandersnatch"})).json()
+        assert known["novel"] is False and known["novelty"] < 0.01
+        assert strange["novel"] is True and strange["novelty"] > 0.5
+        again = (await client.post("/v1/score", json={"prompt": "frumious bandersnatch"})).json()
+        assert again["cached"] is True and again["novelty"] == strange["novelty"]
+
+        body = {"model": "auto", "messages": [{"role": "user", "content": "frumious bandersnatch"}]}
+        decision = (await client.post("/v1/route", json=body)).json()
+        assert decision["novel"] is True and decision["novelty"] == strange["novelty"]
+        metrics = (await client.get("/metrics")).text
+        assert "llmtriage_novel_prompts_total 3.0" in metrics

@@ -110,11 +110,29 @@ class TierConfig(_Strict):
     deployments: list[DeploymentConfig] = Field(min_length=1)
 
 
+_ON_NOVEL = re.compile(r"^(score|cascade|tier [A-Za-z0-9_.-]+)$")
+
+
 class ClassifierConfig(_Strict):
     enabled: bool = True
     artifact: str | None = None  # relative to the config file; the server may pass its own
     # Minimum score per tier, every tier but the cheapest. None: the artifact's cut-points.
     thresholds: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
+    # What to do with a prompt the artifact's novelty model flags as unlike its training
+    # data: `score` (route by the score anyway), `cascade` (the cascade's strong tier,
+    # cheap tier tried first), or `tier NAME` (that tier).
+    on_novel: str = "score"
+
+    @field_validator("on_novel")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        if not _ON_NOVEL.match(value):
+            raise ValueError("on_novel must be 'score', 'cascade' or 'tier NAME'")
+        return value
+
+    @property
+    def novel_tier(self) -> str | None:
+        return self.on_novel.removeprefix("tier ") if self.on_novel.startswith("tier ") else None
 
 
 class MatchConfig(_Strict):

@@ -111,6 +111,14 @@ def _tier_refs(config: RoutingConfig) -> Iterator[Issue]:
                     ("cascade", field),
                     f"unknown tier '{name}' (tiers: {', '.join(config.tier_names)})",
                 )
+    novel = config.classifier.novel_tier
+    if novel is not None and novel not in tiers:
+        yield Issue(
+            ("classifier", "on_novel"),
+            f"unknown tier '{novel}' (tiers: {', '.join(config.tier_names)})",
+        )
+    if config.classifier.on_novel == "cascade" and not cascade.enabled:
+        yield Issue(("classifier", "on_novel"), "on_novel: cascade needs cascade.enabled")
     order = config.tier_names
     pair = (cascade.cheap_tier, cascade.strong_tier)
     if cascade.enabled and set(pair) <= tiers and order.index(pair[0]) > order.index(pair[1]):

@@ -20,7 +20,7 @@ from llmtriage.routing.decision import Decision, Reason
 from llmtriage.routing.errors import NoAllowedTier, UnknownModel
 from llmtriage.routing.rules import RequestFacts, RuleOutcome, RuleSet
 from llmtriage.scoring.manifest import Thresholds
-from llmtriage.scoring.scorer import Scorer
+from llmtriage.scoring.scorer import Assessment, Scorer
 
 
 class TierClassifier:
@@ -34,6 +34,14 @@ class TierClassifier:
     def classify(self, text: str) -> tuple[float, str]:
         score = self._scorer.score(text)
         return score, self._scorer.tier(score)
+
+    def assess(self, text: str) -> Assessment:
+        """Score and novelty of the text (one embedding)."""
+        return self._scorer.assess(text)
+
+    def is_novel(self, novelty: float | None) -> bool:
+        model = self._scorer.novelty_model
+        return novelty is not None and model is not None and model.is_novel(novelty)
 
     def tier(self, score: float) -> str:
         """The tier a score falls in (for a score known without scoring, e.g. cached)."""
@@ -64,6 +72,8 @@ class _Choice:
     deployment: str | None
     reason: Reason
     score: float | None = None
+    novelty: float | None = None
+    novel: bool = False
 
 
 class Router:
@@ -79,6 +89,8 @@ class Router:
         self.classifier = classifier if config.classifier.enabled else None
         self.default_tier = config.default_tier or config.tier_names[0]
         self.cascade = config.cascade
+        self.on_novel = config.classifier.on_novel
+        self.novel_tier = config.classifier.novel_tier
 
     @classmethod
     def from_config(
@@ -114,16 +126,18 @@ class Router:
         headers: Mapping[str, str],
         *,
         known_score: float | None = None,
+        known_novelty: float | None = None,
     ) -> Decision:
-        """`known_score`: the classifier's score for this request's text, when the caller
-        already has it (a cache hit); it is used instead of scoring if the classifier runs."""
+        """`known_score` / `known_novelty`: the classifier's score and novelty for this
+        request's text, when the caller already has them (a cache hit); used instead of
+        scoring if the classifier runs."""
         facts = RequestFacts(request, headers)
         auto = request.model in self.catalog.auto_names
         target = None if auto else self.catalog.resolve(request.model)
         if not auto and target is None:
             raise UnknownModel(request.model, known=self.catalog.model_names)
         outcome = self.rules.evaluate(facts, auto=auto)
-        choice = self._choose(facts, outcome, target, known_score)
+        choice = self._choose(facts, outcome, target, known_score, known_novelty)
         tier = self.catalog.clamp(choice.tier, outcome.forbidden)
         if tier is None:
             raise NoAllowedTier(outcome.forbid_rules)
@@ -143,6 +157,8 @@ class Router:
             model=deployment.model,
             reason=reason,
             score=choice.score,
+            novelty=choice.novelty,
+            novel=choice.novel,
             thresholds=self.classifier.thresholds if self.classifier else (),
             rule=outcome.rule,
             forbidden_tiers=tuple(t for t in self.catalog.tiers if t in outcome.forbidden),
@@ -158,6 +174,8 @@ class Router:
         self, tier: str, reason: Reason, score: float | None, outcome: RuleOutcome
     ) -> bool:
         cascade = self.cascade
+        if reason is Reason.NOVEL and self.on_novel == "cascade":
+            return tier == cascade.strong_tier and cascade.cheap_tier not in outcome.forbidden
         return (
             reason is Reason.CLASSIFIER
             and score is not None
@@ -182,6 +200,7 @@ class Router:
         outcome: RuleOutcome,
         target: Target | None,
         known_score: float | None = None,
+        known_novelty: float | None = None,
     ) -> _Choice:
         if outcome.deployment is not None:
             return _Choice(
@@ -194,6 +213,13 @@ class Router:
         if self.classifier is None:
             return _Choice(self.default_tier, None, Reason.DEFAULT)
         if known_score is not None:
-            return _Choice(self.classifier.tier(known_score), None, Reason.CLASSIFIER, known_score)
-        score, tier = self.classifier.classify(facts.last_user_text)
-        return _Choice(tier, None, Reason.CLASSIFIER, score)
+            score, novelty = known_score, known_novelty
+        else:
+            assessment = self.classifier.assess(facts.last_user_text)
+            score, novelty = assessment.score, assessment.novelty
+        novel = self.classifier.is_novel(novelty)
+        if novel and self.on_novel != "score":
+            # the score is an extrapolation here: the configured action decides instead
+            tier = self.novel_tier or self.cascade.strong_tier
+            return _Choice(tier, None, Reason.NOVEL, score, novelty, True)
+        return _Choice(self.classifier.tier(score), None, Reason.CLASSIFIER, score, novelty, novel)
