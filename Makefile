@@ -21,10 +21,10 @@ $(MODEL)/manifest.json:
 	$(MAKE) train
 
 train: setup data
-	$(PY) -m llmtriage.cli train --out $(MODEL)
+	$(PY) -m llmtriage.cli train --out $(MODEL) --no-loto
 
 # leave-one-task-out over every candidate recipe and the trivial baselines (~15-25 min on
-# 2 cores); writes $(MODEL)/eval/generalisation.{json,md}
+# 2 cores); writes $(MODEL)/eval/generalisation.{json,md} and the table into $(MODEL)/report.md
 generalisation: setup data
 	$(PY) -m llmtriage_train.generalisation.cli --out $(MODEL)/eval
 

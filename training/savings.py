@@ -36,6 +36,8 @@ from llmtriage_train.datasets import data_root
 from llmtriage_train.distill import ensure_static_embedder
 from llmtriage_train.embed_cache import EmbeddingCache
 from llmtriage_train.evaluate import score_set
+from llmtriage_train.generalisation.default_model import evaluated_pairs, out_of_fold_scores
+from llmtriage_train.generalisation.tasks import load_tasks
 from llmtriage_train.loaders import WEAK
 from llmtriage_train.pricing import COSTS, TokenCounter
 from llmtriage_train.routing_sets import benchmark_set
@@ -143,6 +145,8 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
     from llmtriage_train.pipeline import TrainOptions, pool, select
 
     manifest = read_manifest(scorer_dir)
+    if manifest.label.kind == "difficulty":
+        return out_of_fold_scores(load_tasks(root), embedder, evaluated_pairs(root))
     hp, chosen = manifest.hyperparameters, manifest.metrics["chosen"]
     opts = TrainOptions(
         out=scorer_dir,  # not written: only pool() and select() run

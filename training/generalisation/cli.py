@@ -5,7 +5,8 @@ leave-one-task-out, side by side with their in-distribution figures.
 
 Writes generalisation.json (the default recipe's per-task figures, the issue's shape,
 plus a `selection` list over every candidate and baseline) and generalisation.md.
-Selection is by mean LOTO APGR; the winner should be recipe.DEFAULT (the run says so
+Selection is by mean LOTO APGR (selection.py: ties broken in distribution); the winner
+should be recipe.DEFAULT (the run says so
 when it is not, and exits non-zero, so the committed default cannot silently drift).
 """
 
@@ -33,7 +34,21 @@ from llmtriage_train.generalisation.loto import (
 )
 from llmtriage_train.generalisation.recipe import CANDIDATES, DEFAULT
 from llmtriage_train.generalisation.report import loto_table, selection_table
+from llmtriage_train.generalisation.selection import select
 from llmtriage_train.generalisation.tasks import load_tasks
+
+LOTO_START = "<!-- leave-one-task-out: written by make generalisation -->"
+LOTO_END = "<!-- end leave-one-task-out -->"
+
+
+def with_loto_section(report: str, table: str) -> str:
+    """The model's report with its leave-one-task-out section put in (or replaced)."""
+    section = f"{LOTO_START}\n## Leave-one-task-out (make generalisation)\n\n{table}\n{LOTO_END}\n"
+    if LOTO_START in report and LOTO_END in report:
+        head, rest = report.split(LOTO_START, 1)
+        return head + section + rest.split(LOTO_END, 1)[1].lstrip("\n")
+    title, _, body = report.partition("\n\n")
+    return f"{title}\n\n{section}\n{body}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if recipe == DEFAULT:
             default_result = result
     learnt = [r for r, baseline in rows if not baseline]
-    winner = max(learnt, key=lambda r: r.mean_apgr) if learnt else None
+    winner, ties = select(learnt) if learnt else (None, [])
     wall = time.perf_counter() - start
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -87,14 +102,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r, baseline in rows
     ]
     doc["selected"] = winner.name if winner else None
+    doc["tied_with_best_loto"] = ties
     doc["wall_time_s"] = wall
     (args.out / "generalisation.json").write_text(json.dumps(doc, indent=2) + "\n")
     md = ["# Leave-one-task-out", ""]
     if default_result:
         md += [f"Default recipe: **{DEFAULT.name}**", "", loto_table(default_result), ""]
     md += ["## Selection (candidates and baselines)", "", selection_table(rows, table.tasks), ""]
-    md += [f"Selected by mean LOTO APGR: **{doc['selected']}**. Wall time {wall:.0f} s.", ""]
+    md += [
+        f"Selected: **{doc['selected']}** (best in-distribution mean among the candidates "
+        f"whose LOTO mean is within two paired standard errors of the best: {', '.join(ties)}). "
+        f"Wall time {wall:.0f} s on this machine.",
+        "",
+    ]
     (args.out / "generalisation.md").write_text("\n".join(md))
+    report = args.out.parent / "report.md"
+    if default_result is not None and report.is_file():
+        report.write_text(with_loto_section(report.read_text(), loto_table(default_result)))
     print("\n".join(md))
     if winner is not None and wanted is None and winner.name != DEFAULT.name:
         print(

@@ -22,6 +22,7 @@ from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import DataRef, ModelCalibration, Thresholds
 from llmtriage.scoring.novelty import NoveltyModel
 from llmtriage_train import metrics
+from llmtriage_train.crossval import fold_ids
 from llmtriage_train.embed_cache import EmbeddingCache
 from llmtriage_train.export import data_checksum, export_artifact
 from llmtriage_train.generalisation.loto import (
@@ -298,4 +299,35 @@ def held_out_figures(
             "apgr_ci95": [ci.low, ci.high],
             "pair": list(fixed_pairs[source]),
         }
+    return out
+
+
+def out_of_fold_scores(
+    table: TaskTable,
+    embedder: Embedder,
+    fixed_pairs: dict[str, tuple[str, str]],
+    recipe: Recipe = DEFAULT,
+    *,
+    folds: int = 3,
+) -> dict[str, float]:
+    """3-fold out-of-fold scores of `recipe` on the train split, for the evaluated pairs'
+    rows, keyed "<benchmark>:<prompt>" as the savings report reads them (RouteLLM rows
+    by task, LLMRouter's as "llmrouter"). The served artifact has seen every train row."""
+    bank = build_bank(table, EmbeddingCache(embedder), fixed_pairs, strip_variants=(recipe.strip,))
+    train = np.flatnonzero(np.asarray(table.split) == "train")
+    fold = fold_ids([table.keys[i] for i in train], folds)
+    src = np.asarray(table.source)
+    out: dict[str, float] = {}
+    for f in range(folds):
+        fitted = fit(bank, train[fold != f], recipe)
+        held = train[fold == f]
+        for source, (weak, strong) in fixed_pairs.items():
+            rows = held[src[held] == source]
+            models = table.models[source]
+            scores = pair_scores(
+                fitted, bank, rows, source, models.index(weak), models.index(strong)
+            )
+            for i, s in zip(rows, scores, strict=True):
+                name = table.task[i] if source == DEFAULT_SOURCE else source
+                out[f"{name}:{table.raw_prompts[i]}"] = float(s)
     return out

@@ -216,17 +216,42 @@ def fit(bank: Bank, rows: I64, recipe: Recipe, *, tol: float = FIT_TOL) -> Fitte
         ys = [("strong_good", bank.pair_strong[rows]), ("weak_good", bank.pair_weak[rows])]
         heads = fit_heads(x, ys, c=recipe.c, sample_weight=weights, tol=tol)
         return Fitted(recipe, scaling, heads)
-    heads = fit_difficulty(x, difficulty_target(bank, rows, recipe), recipe.c, weights)
+    target = difficulty_target(bank, rows, recipe)
+    groups = [f"{bank.table.source[i]}/{t}" for i, t in zip(rows, tasks, strict=True)]
+    heads = fit_difficulty(x, target, recipe.c, weights, groups if recipe.offsets else None)
     d = np.asarray(x @ heads.coef[0]).ravel() + heads.intercept[0]
     return Fitted(recipe, scaling, heads, calibrate(bank, rows, d))
 
 
-def fit_difficulty(x: Any, target: F64, c: float, weights: F64 | None) -> LinearHeads:
-    """Ridge regression of the logit difficulty (alpha = 1 / C, as C is for the heads)."""
-    model = Ridge(alpha=1.0 / c, solver="auto").fit(x, target, sample_weight=weights)
-    return LinearHeads(
-        np.asarray(model.coef_, dtype=np.float64)[None, :], np.array([float(model.intercept_)])
-    )
+def fit_difficulty(
+    x: Any, target: F64, c: float, weights: F64 | None, groups: Sequence[str] | None = None
+) -> LinearHeads:
+    """Ridge regression of the logit difficulty (alpha = 1 / C, as C is for the heads).
+
+    With `groups` (source/task), each group's mean is taken off the target and the
+    features first, which is a free intercept per group: the weights then learn what
+    makes a prompt harder than the rest of its task, not which task is hard for these
+    models (a property of the task and its models, not of a user's prompt)."""
+    if groups is not None:
+        x, target = _within_groups(x, target, groups, weights)
+    model = Ridge(alpha=1.0 / c).fit(x, target, sample_weight=weights)
+    coef = np.asarray(model.coef_, dtype=np.float64)[None, :]
+    return LinearHeads(coef, np.array([float(model.intercept_)]))
+
+
+def _within_groups(
+    x: Any, target: F64, groups: Sequence[str], weights: F64 | None
+) -> tuple[F64, F64]:
+    dense = x.toarray() if sp.issparse(x) else np.asarray(x)
+    w = np.ones(len(target)) if weights is None else weights
+    names, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    total = np.bincount(inverse, weights=w, minlength=names.size)
+    centred_x = np.empty_like(dense, dtype=np.float64)
+    for g in range(names.size):
+        mine = inverse == g
+        centred_x[mine] = dense[mine] - np.average(dense[mine], axis=0, weights=w[mine])
+    means = np.bincount(inverse, weights=w * target, minlength=names.size) / total
+    return centred_x, target - means[inverse]
 
 
 def evaluate_rows(
