@@ -47,7 +47,13 @@ async def test_escalation_is_counted_once_and_costs_both_calls(
 ) -> None:
     (cheap, openai_url), (strong, anthropic_url) = openai_fake, anthropic_fake
     config = cascade_config(tmp_path, openai=openai_url, anthropic=anthropic_url)
-    settings = ServeSettings(model=tiny_artifact, routing_config=config, stats_flush_s=0.05)
+    # Stats and metrics open: with client keys configured they default to an admin key.
+    settings = ServeSettings(
+        model=tiny_artifact,
+        routing_config=config,
+        stats_flush_s=0.05,
+        auth={"stats": "open", "metrics": "open"},
+    )
     app = create_service(settings, env=ENV)
     body = {"model": "auto", "messages": user(MATHS_IN_BAND)}
 

@@ -129,7 +129,7 @@ async def test_extra_routers_and_lifespans_plug_in(tiny_artifact: Path) -> None:
     extra = APIRouter()
     events: list[str] = []
 
-    @extra.get("/v1/extra")
+    @extra.get("/v1/extra", openapi_extra={"x-llmtriage-auth": "scoring"})  # its auth group
     async def extra_route() -> dict[str, bool]:
         return {"ok": True}
 

@@ -135,7 +135,7 @@ async def test_unexpected_exception_is_500_without_prompt_in_log(
     secret = "my secret prompt text"
     boom = APIRouter()
 
-    @boom.post("/v1/boom")
+    @boom.post("/v1/boom", openapi_extra={"x-llmtriage-auth": "scoring"})
     async def explode(body: dict[str, str]) -> None:
         raise RuntimeError(f"failed on {body['prompt']}")
 

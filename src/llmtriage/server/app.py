@@ -27,8 +27,9 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, FastAPI
 from starlette.types import Receive, Scope, Send
 
-from llmtriage.errors import LlmtriageError
+from llmtriage.errors import ConfigError, LlmtriageError
 from llmtriage.scoring import Scorer
+from llmtriage.server.auth import AuthMiddleware, Gate
 from llmtriage.server.errors import GuardMiddleware, install_error_handlers
 from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
@@ -53,12 +54,22 @@ def create_app(
     scorer: Scorer | None = None,
     routers: Sequence[APIRouter] = (),
     lifespans: Sequence[Lifespan] = (),
+    client_keys: Sequence[str] = (),
 ) -> FastAPI:
-    """A FastAPI app serving `scorer` (or the artifact at `settings.model`, loaded at start-up)."""
+    """A FastAPI app serving `scorer` (or the artifact at `settings.model`, loaded at start-up).
+
+    `client_keys` (sha256 digests, e.g. the routing config's) are accepted beside
+    `settings.client_key_hashes` wherever the auth policy asks for a client key."""
     state = AppState(settings=settings)
+    gate = Gate(
+        settings.auth,
+        client_keys=[*settings.client_key_hashes, *client_keys],
+        admin_keys=settings.admin_key_hashes,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bind_gate(app, gate)  # a route without an auth group stops the start here
         load_model(state, scorer)
         async with AsyncExitStack() as stack:
             # Before the hooks: the routing service takes its decision cache from here.
@@ -79,11 +90,14 @@ def create_app(
     )
     setattr(app.state, STATE_KEY, state)
     install_error_handlers(app)
-    # Added last = outermost: metrics see the guard's 413s and 500s.
+    # Added last = outermost: metrics see the auth's 401s, the guard's 413s and 500s.
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, gate=gate)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     for router in (score.router, health.router, stats.router, *routers):  # hot path first
         app.include_router(router)
+    app.gate = gate
+    bind_gate(app, gate)
     if settings.fast_score_path:
         app.fast_score = FastScorePath(app.serve_stack, state)
     return app
@@ -94,10 +108,13 @@ class LlmtriageApp(FastAPI):
     stack (see server/fast_score.py); every other request takes the usual way."""
 
     fast_score: FastScorePath | None = None
+    gate: Gate | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_score
-        if fast is not None and fast.accepts(scope):
+        gate = self.gate
+        # A request the policy refuses takes the stack, whose AuthMiddleware answers it.
+        if fast is not None and fast.accepts(scope) and (gate is None or gate.admit(scope)):
             await fast(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -105,6 +122,15 @@ class LlmtriageApp(FastAPI):
     async def serve_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app without the fast path: where the fast path hands requests over."""
         await super().__call__(scope, receive, send)
+
+
+def bind_gate(app: FastAPI, gate: Gate) -> None:
+    """Give the gate every route's auth group; ConfigError for a route that has none."""
+    docs = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    try:
+        gate.bind(app.routes, docs)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def load_model(state: AppState, scorer: Scorer | None = None) -> None:
@@ -207,6 +233,13 @@ def create_service(
     from llmtriage.server.routes import proxy
 
     config = load_routing_config(settings.routing_config)
+    if settings.client_key_hashes:
+        # The settings' client keys are the routing service's too: its route cache is
+        # partitioned per client key whenever any is configured.
+        keys = sorted({*config.auth.api_key_hashes, *settings.client_key_hashes})
+        config = config.model_copy(
+            update={"auth": config.auth.model_copy(update={"api_key_hashes": keys})}
+        )
     config_version = _digest(config.model_dump(mode="json"))
 
     def route_cache(app: FastAPI) -> ScopedCache | None:
@@ -220,6 +253,7 @@ def create_service(
     return create_app(
         settings,
         scorer=scorer,
+        client_keys=[k for k in config.auth.api_key_hashes if k not in settings.client_key_hashes],
         routers=[proxy.router],
         lifespans=[
             proxy.routing_lifespan(

@@ -209,15 +209,16 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def send_error(send: Send, err: ApiError) -> None:
+async def send_error(send: Send, err: ApiError, headers: dict[str, str] | None = None) -> None:
     body = json.dumps(
         error_body(str(err), status=err.status, param=err.param, code=err.code),
         separators=(",", ":"),
     ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if err.status == 413:
-        headers.append((b"connection", b"close"))  # the unread body makes the connection unusable
-    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    if err.status in (401, 403, 408, 413):
+        raw.append((b"connection", b"close"))  # the unread body makes the connection unusable
+    await send({"type": "http.response.start", "status": err.status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -24,6 +24,7 @@ import time
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmtriage.server.auth import TENANT_SCOPE_KEY
 from llmtriage.server.errors import internal_error, log_crash, send_error
 from llmtriage.server.routes.score import ScoreItem, json_body, score_one
 from llmtriage.server.state import AppState
@@ -72,7 +73,8 @@ class FastScorePath:
             return
         status = 200
         try:
-            body = json_body(await score_one(self.state, model, item.text()))
+            tenant = scope.get(TENANT_SCOPE_KEY)
+            body = json_body(await score_one(self.state, model, item.text(), tenant))
         except Exception as exc:  # the guard's rule: a crash becomes an OpenAI-shaped 500
             log_crash(scope, exc)
             status = 500

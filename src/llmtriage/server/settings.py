@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from llmtriage.errors import ConfigError
+from llmtriage.server.auth import AuthPolicy, check_digests
 from llmtriage.store.config import RedisConfig, StoreConfig
 from llmtriage.store.keys import DEFAULT_PREFIX, KeySpace, validate_prefix
 
@@ -56,6 +57,12 @@ class ServeSettings(BaseSettings):
     access_log: bool = False  # off: an access log line is one more place prompts could leak
     # Carried for the routing/proxy layer; unused by scoring.
     routing_config: Path | None = None
+    # Who may call what (server/auth.py): an access level per endpoint group. Keys are
+    # sha256 hex digests, never the keys; the routing config's auth.api_key_hashes are
+    # client keys too. No key configured at all: every endpoint is open.
+    auth: AuthPolicy = Field(default_factory=AuthPolicy)
+    client_key_hashes: list[str] = Field(default_factory=list, repr=False)
+    admin_key_hashes: list[str] = Field(default_factory=list, repr=False)
     # Shared store. Unset: embedded in-process memory (state is per replica). Set
     # (redis://, rediss://, unix://, redis+sentinel://): Redis shared by every replica,
     # failing open to local memory while it is unreachable.
@@ -79,6 +86,11 @@ class ServeSettings(BaseSettings):
     # functions, same metrics; errors still go through FastAPI): a third less time per
     # request in-process (`bench.run --only asgi`). Off: every request takes the FastAPI route.
     fast_score_path: bool = True
+
+    @field_validator("client_key_hashes", "admin_key_hashes")
+    @classmethod
+    def _digests_ok(cls, value: list[str]) -> list[str]:
+        return check_digests(value)
 
     @field_validator("redis_prefix")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from llmtriage.server.auth import group
 from llmtriage.server.errors import error_response
 from llmtriage.server.metrics import CONTENT_TYPE
 from llmtriage.server.routes.stats import store_status
@@ -16,13 +17,17 @@ from llmtriage.store.resilient import FailOpenStore
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", openapi_extra=group("health"))
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers. Says nothing about the model."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Model not loaded or self-test failed"}})
+@router.get(
+    "/readyz",
+    openapi_extra=group("health"),
+    responses={503: {"description": "Model not loaded or self-test failed"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the artifact is loaded and scored a self-test prompt at start-up.
 
@@ -52,7 +57,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, openapi_extra=group("metrics"))
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of this app's registry."""
     return Response(request_state(request).metrics.render(), media_type=CONTENT_TYPE)

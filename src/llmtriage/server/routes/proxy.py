@@ -75,6 +75,7 @@ from llmtriage.routing.errors import ClientAuthError, NoAllowedTier, RoutingErro
 from llmtriage.routing.service import RoutingService, open_routing
 from llmtriage.routing.streaming import RoutedStream, StreamNotResumed
 from llmtriage.scoring.scorer import Scorer
+from llmtriage.server.auth import AUTH_SCOPE_KEY, group
 from llmtriage.server.errors import error_body, error_response
 from llmtriage.server.routes.score import parse_json_body
 from llmtriage.server.state import STATE_KEY, AppState
@@ -209,7 +210,10 @@ async def get_routing(request: Request) -> RoutingService:
 async def authorized(
     request: Request, service: Annotated[RoutingService, Depends(get_routing)]
 ) -> RoutingService:
-    service.authorize(request.headers.get("authorization"))
+    # Under create_app the app's auth policy (server/auth.py) has decided already; a bare
+    # app around this router checks the routing config's client keys itself.
+    if not request.scope.get(AUTH_SCOPE_KEY):
+        service.authorize(request.headers.get("authorization"))
     return service
 
 
@@ -266,7 +270,7 @@ def served_headers(
     )
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post("/v1/chat/completions", response_model=None, openapi_extra=group("inference"))
 async def chat_completions(body: ChatRequest, request: Request, service: Routing) -> Response:
     seen = call_telemetry(request, service.config)
     if body.stream:
@@ -319,7 +323,7 @@ async def _sse(
     yield b"data: [DONE]\n\n"
 
 
-@router.post("/v1/route", response_model=None)
+@router.post("/v1/route", response_model=None, openapi_extra=group("inference"))
 async def route(body: ChatRequest, request: Request, service: Routing) -> JSONResponse:
     """The decision for a chat-completions body, without calling any model."""
     decision = await service.decide(body, request.headers)
@@ -327,7 +331,7 @@ async def route(body: ChatRequest, request: Request, service: Routing) -> JSONRe
     return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
 
-@router.get("/v1/models", response_model=None)
+@router.get("/v1/models", response_model=None, openapi_extra=group("inference"))
 async def models(service: Routing) -> JSONResponse:
     config = service.config
     data: list[dict[str, Any]] = [

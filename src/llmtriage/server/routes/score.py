@@ -42,6 +42,7 @@ from pydantic_core import to_json
 
 from llmtriage.scoring.manifest import Thresholds
 from llmtriage.scoring.scorer import Assessment
+from llmtriage.server.auth import TENANT_SCOPE_KEY, group
 from llmtriage.server.errors import ApiError
 from llmtriage.server.state import AppState, ModelState, request_state
 from llmtriage.store.decision_cache import CachedScore
@@ -207,20 +208,28 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/v1/score", response_model=ScoreResponse, responses=ERRORS)
+@router.post(
+    "/v1/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=group("scoring")
+)
 async def score(body: ScoreItem, request: Request) -> Response:
     state = request_state(request)
-    return json_response(await score_one(state, _model(state), body.text()))
+    tenant = request.scope.get(TENANT_SCOPE_KEY)
+    return json_response(await score_one(state, _model(state), body.text(), tenant))
 
 
-async def score_one(state: AppState, model: ModelState, text: str) -> dict[str, Any]:
-    """The /v1/score answer for one text: from the decision cache when it has it."""
+async def score_one(
+    state: AppState, model: ModelState, text: str, tenant: str | None = None
+) -> dict[str, Any]:
+    """The /v1/score answer for one text: from the decision cache when it has it.
+
+    `tenant` (the client key's digest when client keys are required) partitions the
+    cache: one client cannot learn from `cached` what another scored."""
     cache = state.shared.cache if state.shared is not None else None
     if cache is None:
         result = (await _score_texts(state, model, [text], kind="single"))[0]
         result["cached"] = False
     else:
-        key, hit = await cache.lookup(model.cache_scope, text)
+        key, hit = await cache.lookup(model.cache_scope, text, tenant)
         if hit is not None:
             result = await _describe(state, model, text, Assessment(hit.score, hit.novelty))
             result["cached"] = True
@@ -242,7 +251,12 @@ def json_response(content: Any) -> Response:
     return Response(json_body(content), media_type="application/json")
 
 
-@router.post("/v1/score/batch", response_model=BatchResponse, responses=ERRORS)
+@router.post(
+    "/v1/score/batch",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    openapi_extra=group("scoring"),
+)
 async def score_batch(body: BatchRequest, request: Request) -> Response:
     state = request_state(request)
     model = _model(state)

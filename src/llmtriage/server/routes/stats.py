@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from llmtriage.server.auth import group
 from llmtriage.server.errors import ApiError
 from llmtriage.server.state import SharedState, request_state
 from llmtriage.server.telemetry import stats_view
@@ -20,7 +21,11 @@ from llmtriage.store.resilient import FailOpenStore
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/v1/stats", responses={503: {"description": "Service starting or stopping"}})
+@router.get(
+    "/v1/stats",
+    openapi_extra=group("stats"),
+    responses={503: {"description": "Service starting or stopping"}},
+)
 async def stats(
     request: Request,
     window_s: Annotated[
