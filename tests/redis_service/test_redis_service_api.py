@@ -135,7 +135,8 @@ async def test_tenants_do_not_share_cache_entries(
     config = tmp_path / "auth.yaml"
     config.write_text(routing_config.read_text() + f"auth: {{api_key_hashes: {digests}}}\n")
     # Stats open here: with client keys configured they default to an admin key.
-    async with serve(make_service(routing_config=config, auth={"stats": "open"})) as client:
+    service = make_service(routing_config=config, auth={"stats": "open"}, redis_key_secret="s")
+    async with serve(service) as client:
         for key in ("key-a", "key-a", "key-b"):
             headers = {"authorization": f"Bearer {key}"}
             assert (

@@ -20,8 +20,10 @@ import json
 import logging
 import math
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
@@ -40,6 +42,7 @@ from llmtriage.server.telemetry import Telemetry
 from llmtriage.store.aggregates import Aggregates
 from llmtriage.store.decision_cache import CacheScope, DecisionCache, ScopedCache
 from llmtriage.store.factory import build_store
+from llmtriage.store.keys import KeySpace
 from llmtriage.store.resilient import FailOpenStore
 
 logger = logging.getLogger("llmtriage.server")
@@ -66,6 +69,13 @@ def create_app(
         client_keys=[*settings.client_key_hashes, *client_keys],
         admin_keys=settings.admin_key_hashes,
     )
+    if settings.redis_url and settings.redis_key_secret is None and gate.client_auth:
+        # Replicas sharing Redis must share the secret, so none can be made up here.
+        raise ConfigError(
+            "redis_key_secret is required with redis_url and client keys: it keys the "
+            "per-client cache digests in Redis and must be the same on every replica "
+            "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,7 +186,7 @@ async def open_shared(settings: ServeSettings, metrics: Metrics) -> AsyncIterato
     write-behind flusher; on exit, one last flush, then the store is closed."""
     config = settings.store_config()
     store = build_store(config)  # no I/O: Redis connects on first use
-    keys = settings.keyspace()
+    keys = shared_keyspace(settings)
     aggregates = Aggregates(
         store, keys, bucket_s=settings.stats_bucket_s, retention_s=settings.stats_retention_s
     )
@@ -202,6 +212,27 @@ async def open_shared(settings: ServeSettings, metrics: Metrics) -> AsyncIterato
         await aggregates.flush()
         await store.aclose()
         logger.info("store closed (%s)", config.backend)
+
+
+def shared_keyspace(settings: ServeSettings) -> KeySpace:
+    """The settings' key space; with no `redis_key_secret`, a secret made up at start.
+
+    On the embedded memory store the keys never leave the process, so a random secret
+    of this process is as good as a configured one (and cannot be guessed by whoever
+    reads the keys). On Redis it cannot be made up: every replica must derive the same
+    keys, so it is required with client keys (see create_app) and warned about without.
+    """
+    keys = settings.keyspace()
+    if keys.secret is not None:
+        return keys
+    if not settings.redis_url:
+        logger.info("redis_key_secret unset: cache digests keyed with a secret made up at start")
+        return replace(keys, secret=secrets.token_bytes(32))
+    logger.warning(
+        "redis_key_secret unset: cache keys in Redis are unkeyed digests of the prompts; "
+        "set the same secret on every replica"
+    )
+    return keys
 
 
 def _forget_shared(state: AppState) -> None:
