@@ -51,14 +51,7 @@ def serve(args: argparse.Namespace) -> int:
     read_manifest(settings.model)  # one-line ArtifactError naming the path and `make train`
     import uvicorn  # here, not at the top: `llmtriage --help` stays fast
 
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "access_log": settings.access_log,
-        "loop": "uvloop" if _installed("uvloop") else "asyncio",
-        "http": "httptools" if _installed("httptools") else "h11",
-    }
+    options = uvicorn_options(settings)
     if settings.workers == 1:
         uvicorn.run(_single_app(settings), **options)
     else:
@@ -68,6 +61,18 @@ def serve(args: argparse.Namespace) -> int:
             "llmtriage.server.app:app_from_env", factory=True, workers=settings.workers, **options
         )
     return 0
+
+
+def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    """uvicorn's options for these settings (the tests serve with the same ones)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "loop": "uvloop" if _installed("uvloop") else "asyncio",
+        "http": "httptools" if _installed("httptools") else "h11",
+    }
 
 
 def _single_app(settings: ServeSettings) -> Any:

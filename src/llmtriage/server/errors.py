@@ -20,11 +20,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmtriage.errors import InputError
 
 logger = logging.getLogger("llmtriage.server")
+
+# nginx's "client closed request": what the metrics count for a client that went away
+# before its answer started (never sent: there is no one to send it to).
+CLIENT_CLOSED = 499
 
 _TYPES = {
     400: "invalid_request_error",
@@ -133,7 +139,18 @@ async def _api(_: Request, exc: Exception) -> JSONResponse:
     return error_response(str(exc), status=exc.status, param=exc.param, code=exc.code)
 
 
+async def _disconnect(request: Request, exc: Exception) -> Response:
+    log_disconnect(request.scope)
+    return Response(status_code=CLIENT_CLOSED)  # dropped by the server; seen by the metrics
+
+
+def log_disconnect(scope: Scope) -> None:
+    """A client that went away before or while sending its body: not an error of ours."""
+    logger.debug("client disconnected on %s %s", scope.get("method"), scope.get("path"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _disconnect)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(InputError, _input)
@@ -182,6 +199,8 @@ class GuardMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
+        except ClientDisconnect:
+            log_disconnect(scope)  # the metrics count it as CLIENT_CLOSED
         except Exception as exc:  # the one catch-all: the last line before a bare 500
             log_crash(scope, exc)
             if not started:

@@ -25,7 +25,13 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmtriage.server.auth import TENANT_SCOPE_KEY
-from llmtriage.server.errors import internal_error, log_crash, send_error
+from llmtriage.server.errors import (
+    CLIENT_CLOSED,
+    internal_error,
+    log_crash,
+    log_disconnect,
+    send_error,
+)
 from llmtriage.server.routes.score import ScoreItem, json_body, score_one
 from llmtriage.server.state import AppState
 
@@ -57,8 +63,12 @@ class FastScorePath:
             await self.app(scope, receive, send)  # untouched: the app's guard decides
             return
         raw, more = await _read_body(receive, length)
-        if more is None:
-            return  # the client went away
+        if more is None:  # the client went away: not an error, counted as such
+            log_disconnect(scope)
+            self.state.metrics.observe_request(
+                PATH, "POST", CLIENT_CLOSED, time.perf_counter() - started
+            )
+            return
         if more or len(raw) != length:
             await self.app(scope, _replay(raw, more, receive), send)
             return

@@ -24,6 +24,7 @@ TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1 ... 67,108,864
 DURATION_BUCKETS = tuple(round(0.01 * 2**i, 2) for i in range(14))  # 0.01 ... 81.92 s
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+CLIENT_CLOSED = 499  # a client that went away before its answer started (server/errors.py)
 
 
 class Metrics:
@@ -188,16 +189,28 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500  # what the client sees if the app dies before starting a response
+        started = False
+        gone = False
+
+        async def observing_receive() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not started:
+                gone = True
+            return message
 
         async def observing_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
             await send(message)
 
         try:
-            await self.app(scope, receive, observing_send)
+            await self.app(scope, observing_receive, observing_send)
         finally:
+            if gone and status == 500:
+                status = CLIENT_CLOSED  # the client went away: not a server error
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             seconds = time.perf_counter() - start

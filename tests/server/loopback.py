@@ -1,0 +1,79 @@
+"""The service under uvicorn on a loopback port, in a background thread, configured as
+`llmtriage serve` configures it (`uvicorn_options`); raw-socket helpers for clients
+that misbehave."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from llmtriage.server.cli import uvicorn_options
+from llmtriage.server.settings import ServeSettings
+
+
+class Loopback:
+    def __init__(self, app: FastAPI, settings: ServeSettings) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        options: dict[str, Any] = uvicorn_options(settings) | {"log_level": "warning"}
+        options.pop("host"), options.pop("port")
+        self.server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **options))
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self, timeout_s: float = 10.0) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s)
+
+    def __enter__(self) -> Loopback:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._socket.close()
+                raise RuntimeError("test server did not start (see its log)")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+def head(path: str, length: int, *, content_type: str = "application/json") -> bytes:
+    """A POST request's head announcing a `length`-byte body."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Reads until the server closes the connection (True) or the socket times out (False)."""
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except (TimeoutError, socket.timeout):
+        return False
+    except (ConnectionResetError, BrokenPipeError):
+        return True
