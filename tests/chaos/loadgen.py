@@ -83,8 +83,9 @@ def judge(
             return "bad", "", "503 without attempts", False
         if status != 200:
             return "bad", "", f"status {status}: {body[:200]!r}", False
-        started = headers.get("x-llmtriage-model", "")
-        text, model, first = _stream_text(body) if stream else (*_whole_text(body), started)
+        text, model, first = _stream_text(body) if stream else (*_whole_text(body), "")
+        started = headers.get("x-llmtriage-model") or first or model  # no proxy: no header
+        first = first or model
         name = model.removeprefix("model-")
         if text != f"answer from {name}" or first != started:
             # "incomplete" marks a cut answer that was presented as a success

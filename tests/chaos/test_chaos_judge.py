@@ -43,3 +43,13 @@ def test_a_cut_answer_ending_in_done_is_bad() -> None:
 def test_an_error_event_is_bad() -> None:
     body = b'data: {"error": {"message": "cut"}}\n\n'
     assert judge(200, HEADERS, body, True)[0] == "bad"
+
+
+def test_an_upstream_without_proxy_headers_is_judged_by_its_chunks() -> None:
+    """The baseline run talks to the healthy fake directly: no x-llmtriage headers."""
+    body = stream(("model-healthy", "answer from healthy"))
+    assert judge(200, {}, body, True) == ("complete", "model-healthy", "", False)
+    whole = json.dumps(
+        {"model": "model-healthy", "choices": [{"message": {"content": "answer from healthy"}}]}
+    ).encode()
+    assert judge(200, {}, whole, False) == ("complete", "model-healthy", "", False)

@@ -5,6 +5,7 @@
     breaker.py    per-deployment circuit breakers shared across replicas through the Store
     plan.py       the order: chosen deployment, its tier, then the neighbouring tier(s)
     chain.py      the loop that runs it, keeping one Attempt per call or skip
+    resume.py     a stream broken midway, continued on the next deployment of its chain
     attempts.py   Attempt, and how attempts are summarised for headers and errors
     errors.py     ChainExhausted (the web layer's 503)
     metrics.py    Prometheus counters and the breaker-state gauge

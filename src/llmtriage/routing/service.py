@@ -5,9 +5,11 @@ from `env` (missing keys are recorded, not fatal: such deployments answer 503)
 and builds one provider per deployment on the one shared httpx client.
 
 `complete` and `stream` run the decided deployment through a fallback chain
-(llmtriage.fallback): with `fallback.enabled` the tier's other deployments and the
-neighbouring tier back it up, under one deadline and per-deployment circuit breakers kept
-in `breaker_store`; without it the chain is the single decided call, as before.
+(llmtriage.fallback): with `fallback.enabled` (the default) the tier's other deployments
+and the neighbouring tier back it up, under one deadline and per-deployment circuit
+breakers kept in `breaker_store`; without it the chain is the single decided call. A
+stream that breaks after part of its answer was sent goes on down the same chain from
+that part (`fallback.mid_stream: resume`, routing/streaming.py).
 
 When `decision.cascade` is set, the cascade (routing/cascading.py's `Cascader`) runs: the
 cheap tier answers first (its own deployments as the chain, no neighbour tiers) and the
