@@ -73,7 +73,7 @@ def closed_by_peer(sock: socket.socket) -> bool:
             data = sock.recv(65536)
             if not data:
                 return True
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False
     except (ConnectionResetError, BrokenPipeError):
         return True
