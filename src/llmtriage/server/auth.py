@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
@@ -52,9 +52,12 @@ def flat_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
     return cast(list[BaseRoute], list(iter_route_contexts(routes)))
 
 
-def group(name: Group) -> dict[str, str]:
-    """`openapi_extra` for a route of endpoint group `name`."""
-    return {OPENAPI_KEY: name}
+def group(name: Group, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`openapi_extra` for a route of endpoint group `name` (and a request body example)."""
+    extra: dict[str, Any] = {OPENAPI_KEY: name}
+    if example is not None:
+        extra["requestBody"] = {"content": {"application/json": {"example": example}}}
+    return extra
 
 
 class AuthPolicy(BaseModel):

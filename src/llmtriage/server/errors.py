@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -49,6 +51,48 @@ _TYPES = {
 
 # Machine-readable `code` for errors raised as plain HTTPExceptions (router, body limit).
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+class ErrorDetail(BaseModel):
+    """The OpenAI error object; a 503 of an exhausted chain adds `attempts`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: `{"error": {"message", "type", "param", "code"}}`."""
+
+    error: ErrorDetail
+
+
+# What every operation may answer besides its own statuses (see server/auth.py).
+AUTH_ERRORS = {
+    401: "Missing or wrong key, where the auth policy asks for one",
+    403: "A client key on an admin endpoint",
+}
+# What every operation with a JSON body may answer.
+BODY_ERRORS = {
+    400: "Malformed JSON (NaN and Infinity included) or invalid UTF-8",
+    413: "Body larger than max_body_bytes",
+    415: "Body not sent as application/json",
+    422: "Well-formed JSON of the wrong shape or type",
+}
+
+
+def error_responses(*groups: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses, each with the error body's schema (later
+    groups' descriptions win)."""
+    merged: dict[int, str] = {}
+    for statuses in (AUTH_ERRORS, *groups):
+        merged.update(statuses)
+    return {
+        status: {"model": ErrorBody, "description": text} for status, text in sorted(merged.items())
+    }
 
 
 def error_body(

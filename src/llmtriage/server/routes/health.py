@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from llmtriage.server.auth import group
-from llmtriage.server.errors import error_response
+from llmtriage.server.errors import error_response, error_responses
 from llmtriage.server.metrics import CONTENT_TYPE
 from llmtriage.server.routes.stats import store_status
 from llmtriage.server.state import request_state
@@ -17,7 +17,7 @@ from llmtriage.store.resilient import FailOpenStore
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", openapi_extra=group("health"))
+@router.get("/healthz", openapi_extra=group("health"), responses=error_responses())
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers. Says nothing about the model."""
     return {"status": "ok"}
@@ -26,7 +26,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     openapi_extra=group("health"),
-    responses={503: {"description": "Model not loaded or self-test failed"}},
+    responses=error_responses({503: "Model not loaded or self-test failed"}),
 )
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the artifact is loaded and scored a self-test prompt at start-up.
@@ -57,7 +57,12 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/metrics", response_class=Response, openapi_extra=group("metrics"))
+@router.get(
+    "/metrics",
+    response_class=Response,
+    openapi_extra=group("metrics"),
+    responses=error_responses(),
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of this app's registry."""
     return Response(request_state(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -76,7 +76,13 @@ from llmtriage.routing.service import RoutingService, open_routing
 from llmtriage.routing.streaming import RoutedStream, StreamNotResumed
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.auth import AUTH_SCOPE_KEY, group
-from llmtriage.server.errors import error_body, error_response
+from llmtriage.server.errors import (
+    BODY_ERRORS,
+    ApiError,
+    error_body,
+    error_response,
+    error_responses,
+)
 from llmtriage.server.routes.score import parse_json_body
 from llmtriage.server.state import STATE_KEY, AppState
 from llmtriage.server.telemetry import CallTelemetry, call_telemetry
@@ -159,10 +165,27 @@ class ProxyRoute(APIRoute):
             service = await authorized(request, await get_routing(request))
             # FastAPI parses a body without Content-Type as JSON too; keep that leniency.
             content_type = request.headers.get("content-type", "application/json")
-            body = parse_json_body(ChatRequest, content_type, await request.body())
+            raw = await request.body()
+            body = parse_json_body(ChatRequest, content_type, raw, strict=True)
+            _check_bounds(cast(ChatRequest, body), service)
             return await endpoint(body, request, service)
 
         return handler
+
+
+def _check_bounds(body: ChatRequest, service: RoutingService) -> None:
+    """max_tokens and max_completion_tokens within 1 and the largest context window of the
+    configured deployments: a huge count is refused here rather than sent upstream."""
+    limit = max((d.config.context_window for d in service.deployments.values()), default=0)
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(body, name)
+        if value is not None and not 1 <= value <= limit:
+            raise ApiError(
+                f"{name}: must be between 1 and {limit} (the largest context window)",
+                status=422,
+                param=name,
+                code="out_of_range",
+            )
 
 
 router = APIRouter(route_class=ProxyRoute, tags=["proxy"])
@@ -270,7 +293,32 @@ def served_headers(
     )
 
 
-@router.post("/v1/chat/completions", response_model=None, openapi_extra=group("inference"))
+CHAT_EXAMPLE = {
+    "model": "auto",
+    "messages": [{"role": "user", "content": "Prove that the square root of 2 is irrational."}],
+    "max_tokens": 256,
+}
+CHAT_ERRORS = {
+    400: "Malformed JSON, a routing error, or an upstream's fail-fast 4xx (its status kept)",
+    403: "A client key on an admin endpoint, or a rule forbids every tier the request could use",
+    404: "Unknown model or deployment",
+    422: "Wrong shape or type (strict: no bool for a number, no string for a bool), or "
+    "max_tokens outside 1 to the largest context window",
+}
+UPSTREAM_ERRORS = {
+    429: "The upstream's rate limit (Retry-After when it gave one)",
+    502: "The upstream failed, rejected the proxy's credentials, or a stream could not resume",
+    503: "Every deployment of the fallback chain failed, or a deployment has no API key",
+    504: "The upstream timed out",
+}
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    openapi_extra=group("inference", CHAT_EXAMPLE),
+    responses=error_responses(BODY_ERRORS, CHAT_ERRORS, UPSTREAM_ERRORS),
+)
 async def chat_completions(body: ChatRequest, request: Request, service: Routing) -> Response:
     seen = call_telemetry(request, service.config)
     if body.stream:
@@ -323,7 +371,12 @@ async def _sse(
     yield b"data: [DONE]\n\n"
 
 
-@router.post("/v1/route", response_model=None, openapi_extra=group("inference"))
+@router.post(
+    "/v1/route",
+    response_model=None,
+    openapi_extra=group("inference", CHAT_EXAMPLE),
+    responses=error_responses(BODY_ERRORS, CHAT_ERRORS, {503: "Model not loaded"}),
+)
 async def route(body: ChatRequest, request: Request, service: Routing) -> JSONResponse:
     """The decision for a chat-completions body, without calling any model."""
     decision = await service.decide(body, request.headers)
@@ -331,7 +384,9 @@ async def route(body: ChatRequest, request: Request, service: Routing) -> JSONRe
     return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
 
-@router.get("/v1/models", response_model=None, openapi_extra=group("inference"))
+@router.get(
+    "/v1/models", response_model=None, openapi_extra=group("inference"), responses=error_responses()
+)
 async def models(service: Routing) -> JSONResponse:
     config = service.config
     data: list[dict[str, Any]] = [

@@ -38,12 +38,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from llmtriage.scoring.manifest import Thresholds
 from llmtriage.scoring.scorer import Assessment
 from llmtriage.server.auth import TENANT_SCOPE_KEY, group
-from llmtriage.server.errors import ApiError
+from llmtriage.server.errors import BODY_ERRORS, ApiError, error_responses
 from llmtriage.server.state import AppState, ModelState, request_state
 from llmtriage.store.decision_cache import CachedScore
 from llmtriage.text import content_text, truncate
@@ -69,7 +69,11 @@ class JSONBodyRoute(APIRoute):
         return handler
 
 
-def parse_json_body(model: type[BaseModel], content_type: str | None, raw: bytes) -> BaseModel:
+def parse_json_body(
+    model: type[BaseModel], content_type: str | None, raw: bytes, *, strict: bool = False
+) -> BaseModel:
+    """`raw` validated as `model`. `strict`: no coercion (a bool is no number, a string no
+    bool) and no NaN or Infinity anywhere in the body, for bodies passed on upstream."""
     if content_type is None or not _is_json(content_type):
         raise ApiError(
             "request body must be JSON sent with 'Content-Type: application/json'",
@@ -77,6 +81,8 @@ def parse_json_body(model: type[BaseModel], content_type: str | None, raw: bytes
             code="unsupported_media_type",
         )
     try:
+        if strict:
+            return model.model_validate(_strict_json(raw), strict=True)
         return model.model_validate_json(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
@@ -86,6 +92,19 @@ def parse_json_body(model: type[BaseModel], content_type: str | None, raw: bytes
             ) from exc
         located = [{**e, "loc": ("body", *e["loc"])} for e in errors]
         raise RequestValidationError(located) from exc
+
+
+def _strict_json(raw: bytes) -> Any:
+    try:
+        return from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        if not _is_utf8(raw):
+            raise ApiError(
+                "request body is not valid UTF-8", status=400, code="invalid_utf8"
+            ) from exc
+        raise ApiError(
+            f"request body is not valid JSON: {exc}", status=400, code="invalid_json"
+        ) from exc
 
 
 def _is_json(content_type: str) -> bool:
@@ -199,17 +218,20 @@ class BatchResponse(BaseModel):
     results: list[ScoreResult]
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed JSON or invalid UTF-8"},
-    413: {"description": "Body larger than max_body_bytes"},
-    415: {"description": "Body not sent as application/json"},
-    422: {"description": "Wrong shape, empty prompt, or batch over max_batch"},
-    503: {"description": "Model not loaded (see /readyz)"},
-}
+ERRORS = error_responses(
+    BODY_ERRORS,
+    {
+        422: "Wrong shape, empty prompt, or batch over max_batch",
+        503: "Model not loaded (see /readyz)",
+    },
+)
 
 
 @router.post(
-    "/v1/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=group("scoring")
+    "/v1/score",
+    response_model=ScoreResponse,
+    responses=ERRORS,
+    openapi_extra=group("scoring", {"prompt": "Prove that the square root of 2 is irrational."}),
 )
 async def score(body: ScoreItem, request: Request) -> Response:
     state = request_state(request)
@@ -255,7 +277,7 @@ def json_response(content: Any) -> Response:
     "/v1/score/batch",
     response_model=BatchResponse,
     responses=ERRORS,
-    openapi_extra=group("scoring"),
+    openapi_extra=group("scoring", {"prompts": ["What is 2 + 2?", "Prove Fermat's last theorem."]}),
 )
 async def score_batch(body: BatchRequest, request: Request) -> Response:
     state = request_state(request)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from llmtriage.server.auth import group
-from llmtriage.server.errors import ApiError
+from llmtriage.server.errors import ApiError, error_responses
 from llmtriage.server.state import SharedState, request_state
 from llmtriage.server.telemetry import stats_view
 from llmtriage.store.resilient import FailOpenStore
@@ -24,7 +24,7 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/v1/stats",
     openapi_extra=group("stats"),
-    responses={503: {"description": "Service starting or stopping"}},
+    responses=error_responses({422: "window_s out of range", 503: "Service starting or stopping"}),
 )
 async def stats(
     request: Request,

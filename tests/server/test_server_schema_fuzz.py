@@ -1,0 +1,79 @@
+"""Schema fuzzing (Schemathesis) of every operation of the full service over real HTTP.
+
+Bounded (a few examples an operation, no shrinking) so that it runs in `make test-fast`.
+Asserts: no 5xx other than the documented upstream 502/503/504 (with no API keys set, a
+chat completion answers 503 naming the missing key), every status declared for its
+operation, every body of the declared content type and schema (errors included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from llmtriage.server.app import create_service
+from llmtriage.server.settings import ServeSettings
+from tests.server.loopback import Loopback
+
+UPSTREAM_5XX = {502, 503, 504}
+EXAMPLES = 12  # per operation
+
+
+@pytest.fixture(scope="module")
+def server(tiny_artifact: Path) -> Iterator[Loopback]:
+    config = ServeSettings(model=tiny_artifact)
+    with Loopback(create_service(config, env={}), config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api_schema(server: Loopback) -> Any:
+    return schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+
+
+def no_undocumented_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
+    status = response.status_code
+    if status >= 500 and status not in UPSTREAM_5XX:
+        raise AssertionError(f"{case.method} {case.path} answered {status}: {response.text}")
+    return None
+
+
+CHECKS = [
+    no_undocumented_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def test_every_operation_keeps_its_schema(api_schema: Any) -> None:
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 9  # every documented operation of the service
+    for operation in operations:
+
+        @given(case=operation.as_strategy(), auto=st.booleans())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
+        def fuzz(case: Any, auto: bool) -> None:
+            if auto and isinstance(case.body, dict) and "model" in case.body:
+                case.body["model"] = "auto"  # past the model lookup, into routing
+            case.call_and_validate(checks=CHECKS)
+
+        fuzz()
