@@ -54,6 +54,12 @@ def register_train(sub: Any) -> None:
     p.add_argument("--embedder", choices=("static", "transformer"), default="static")
     p.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS))
     p.add_argument("--data", type=Path, help="your own outcomes file instead of the benchmarks")
+    p.add_argument(
+        "--sources",
+        default="routellm,llmrouter,routerdc",
+        help="benchmark sources the default scorer learns from (RouterDC has no licence "
+        "file upstream: leave it out with routellm,llmrouter)",
+    )
     p.add_argument("--weak", help="weak model column (with --data)")
     p.add_argument("--strong", help="strong model column (with --data)")
     p.add_argument(
@@ -159,7 +165,7 @@ def run_train_default(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        table = load_tasks()
+        table = load_tasks(sources=[x for x in args.sources.split(",") if x])
         pairs = evaluated_pairs(data_root())
     except (ValueError, OSError) as exc:
         raise InputError(str(exc)) from exc

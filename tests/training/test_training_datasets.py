@@ -221,12 +221,18 @@ def test_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_committed_manifest_pins_every_file() -> None:
     entries = read_manifest(DEFAULT_MANIFEST)
     paths = [e.path for e in entries]
-    assert len(paths) == len(set(paths)) == 70
+    assert len(paths) == len(set(paths)) == 81
+    assert sum(p.startswith("routerdc/") for p in paths) == 11
     assert sum(re.fullmatch(r"routellm/mmlu/mmlu_\w+\.csv", p) is not None for p in paths) == 57
     assert not any("router_benchmarks" in p for p in paths)
     pins = {
         "routellm/": ("lm-sys/RouteLLM/0b64fdafe049e596a3f5657c219329f24af24198/", "Apache-2.0"),
         "llmrouter/": ("ulab-uiuc/LLMRouter/4e7a796942ce26e9d5f2b93191c7c2585c99c2e3/", "MIT"),
+        # no licence file upstream: the manifest says so rather than naming one
+        "routerdc/": (
+            "shuhao02/RouterDC/0e63989c5bf4363330b8a4616386e3f7f116d9f8/datasets/split2_model7/",
+            "none upstream (RouterDC, Chen et al. 2024; see README)",
+        ),
     }
     for e in entries:
         prefix, license_ = next(v for k, v in pins.items() if e.path.startswith(k))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from llmtriage_train.datasets import data_root, verify
+from llmtriage_train.generalisation.tasks import load_tasks
 from llmtriage_train.loaders import (
     STRONG,
     WEAK,
@@ -55,7 +56,7 @@ def _acc(values: np.ndarray) -> float:
 
 
 def test_every_manifest_file_matches_its_checksum(root: Path) -> None:
-    assert len(verify(root)) == 70
+    assert len(verify(root)) == 81
 
 
 def test_contaminated_prompts_all_match(root: Path) -> None:
@@ -124,3 +125,22 @@ def test_llmrouter_facts(root: Path) -> None:
     # scores 0.20 on train, below the best cheap model (0.56), so it is no routing choice
     assert len(cheap) == 6 and "gemma-2-9b-it" in cheap
     assert dear == ["llama-3.1-nemotron-51b-instruct", "llama-3.3-nemotron-super-49b-v1"]
+
+
+def test_routerdc_and_the_task_table(root: Path) -> None:
+    table = load_tasks(root)
+    rows = Counter(zip(table.source, table.task, strict=True))
+    # SOURCES.md: 871 MATH prealgebra, 1,346 C-Eval, 2,000 + 3,475 CMMLU, 1,000 + 1,319
+    # GSM8K, 115 + 49 HumanEval, 164 JavaScript, 2,000 + 4,213 MMLU
+    assert rows["routerdc", "math"] == 871 and rows["routerdc", "ceval"] == 1346
+    assert rows["routerdc", "cmmlu"] == 5475 and rows["routerdc", "gsm8k"] == 2319
+    assert rows["routerdc", "human_eval"] == 164 and rows["routerdc", "mmlu"] == 6213
+    assert len(table.tasks) == 18 and len(table.models["routerdc"]) == 7
+    # the same GSM8K question in all three sources is one question with one split
+    by_key: dict[str, set[str]] = {}
+    for k, s in zip(table.keys, table.split, strict=True):
+        by_key.setdefault(k, set()).add(s)
+    assert all(len(v) == 1 for v in by_key.values())
+    gsm8k = {k for k, t in zip(table.keys, table.task, strict=True) if t == "gsm8k"}
+    mgsm = {k for k, t in zip(table.keys, table.task, strict=True) if t == "mgsm"}
+    assert len(mgsm & gsm8k) == 250  # MGSM's English rows are GSM8K test questions
