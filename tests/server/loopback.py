@@ -4,6 +4,7 @@ that misbehave."""
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -18,13 +19,15 @@ from llmtriage.server.settings import ServeSettings
 
 
 class Loopback:
-    def __init__(self, app: FastAPI, settings: ServeSettings) -> None:
+    def __init__(self, app: FastAPI, settings: ServeSettings, *, http: str | None = None) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         options: dict[str, Any] = uvicorn_options(settings) | {"log_level": "warning"}
         options.pop("host"), options.pop("port")
+        if http is not None:  # one of server/protocol.py's classes, by import path
+            options["http"] = http
         self.server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **options))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -64,6 +67,33 @@ def head(path: str, length: int, *, content_type: str = "application/json") -> b
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {length}\r\n\r\n"
     ).encode()
+
+
+def trickle(
+    sock: socket.socket, data: bytes, *, every_s: float, limit_s: float
+) -> tuple[float, bytes, bool]:
+    """Sends `data` a byte every `every_s` (then waits) until the server closes the
+    connection or `limit_s` passes: (seconds taken, bytes received, closed by the server)."""
+    started = time.monotonic()
+    received = bytearray()
+    sent = 0
+    while time.monotonic() - started < limit_s:
+        if sent < len(data):
+            try:
+                sock.send(data[sent : sent + 1])
+                sent += 1
+            except OSError:
+                return time.monotonic() - started, bytes(received), True
+        ready, _, _ = select.select([sock], [], [], every_s)
+        if ready:
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return time.monotonic() - started, bytes(received), True
+            received += chunk
+    return time.monotonic() - started, bytes(received), False
 
 
 def closed_by_peer(sock: socket.socket) -> bool:

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import Receive, Scope, Send
@@ -34,7 +35,9 @@ from llmtriage.scoring import Scorer
 from llmtriage.server.auth import AuthMiddleware, Gate
 from llmtriage.server.errors import GuardMiddleware, install_error_handlers
 from llmtriage.server.fast_score import FastScorePath
+from llmtriage.server.limits import LIMITS_STATE_KEY, ConnectionLimits
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
+from llmtriage.server.ratelimit import TokenBucket
 from llmtriage.server.routes import health, score, stats
 from llmtriage.server.settings import ServeSettings, settings_from_env
 from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
@@ -68,6 +71,7 @@ def create_app(
         settings.auth,
         client_keys=[*settings.client_key_hashes, *client_keys],
         admin_keys=settings.admin_key_hashes,
+        metrics=state.metrics,
     )
     if settings.redis_url and settings.redis_key_secret is None and gate.client_auth:
         # Replicas sharing Redis must share the secret, so none can be made up here.
@@ -78,19 +82,29 @@ def create_app(
         )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         bind_gate(app, gate)  # a route without an auth group stops the start here
         load_model(state, scorer)
         async with AsyncExitStack() as stack:
             # Before the hooks: the routing service takes its decision cache from here.
-            state.shared = await stack.enter_async_context(open_shared(settings, state.metrics))
+            shared = await stack.enter_async_context(open_shared(settings, state.metrics))
+            state.shared = shared
             stack.callback(_forget_shared, state)
+            if settings.rate_limit_rps > 0:
+                gate.bucket = TokenBucket(
+                    shared.store,
+                    shared.keys,
+                    rate=settings.rate_limit_rps,
+                    burst=settings.rate_limit_burst,
+                )
+                stack.callback(setattr, gate, "bucket", None)
             for hook in lifespans:
                 await stack.enter_async_context(hook(app))
             if settings.gc_freeze:
                 gc.collect()
                 gc.freeze()
-            yield
+            # Lifespan state: what the server's connection protocol reads (protocol.py).
+            yield {LIMITS_STATE_KEY: connection_limits(settings, state.metrics)}
 
     app = LlmtriageApp(
         title="llmtriage",
@@ -124,7 +138,11 @@ class LlmtriageApp(FastAPI):
         fast = self.fast_score
         gate = self.gate
         # A request the policy refuses takes the stack, whose AuthMiddleware answers it.
-        if fast is not None and fast.accepts(scope) and (gate is None or gate.admit(scope)):
+        if (
+            fast is not None
+            and fast.accepts(scope)
+            and (gate is None or (gate.admit(scope) and await gate.throttle(scope) is None))
+        ):
             await fast(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -132,6 +150,15 @@ class LlmtriageApp(FastAPI):
     async def serve_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app without the fast path: where the fast path hands requests over."""
         await super().__call__(scope, receive, send)
+
+
+def connection_limits(settings: ServeSettings, metrics: Metrics) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=settings.max_connections,
+        metrics=metrics,
+    )
 
 
 def bind_gate(app: FastAPI, gate: Gate) -> None:

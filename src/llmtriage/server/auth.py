@@ -25,10 +25,11 @@ The check leaves the sha256 digest of an accepted client key in the scope
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +38,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmtriage.routing.auth import ClientKeys, bearer_token, hash_key
 from llmtriage.server.errors import ApiError, send_error
+from llmtriage.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from llmtriage.server.ratelimit import TokenBucket
 
 Access = Literal["client", "admin", "open"]
 Group = Literal["inference", "scoring", "stats", "metrics", "health", "docs"]
@@ -44,6 +49,7 @@ GROUPS: tuple[str, ...] = get_args(Group)
 OPENAPI_KEY = "x-llmtriage-auth"
 TENANT_SCOPE_KEY = "llmtriage.tenant"
 AUTH_SCOPE_KEY = "llmtriage.auth"  # set once the policy admitted the request
+RATE_SCOPE_KEY = "llmtriage.rate"  # the rate limit's verdict: a Denial, or False
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -87,9 +93,17 @@ class Denial:
     status: int
     code: str
     message: str
+    retry_after_s: int | None = None
 
     def error(self) -> ApiError:
         return ApiError(self.message, status=self.status, code=self.code)
+
+    def headers(self) -> dict[str, str] | None:
+        if self.status == 401:
+            return {"www-authenticate": "Bearer"}
+        if self.retry_after_s is not None:
+            return {"retry-after": str(self.retry_after_s)}
+        return None
 
 
 _MISSING = Denial(
@@ -106,9 +120,18 @@ _NO_ADMIN = Denial(
 class Gate:
     """The policy applied to requests: which group a path is in, and who may call it."""
 
+    # Set while the app runs (its lifespan): the per-client-key rate limit, if on.
+    bucket: TokenBucket | None = None
+
     def __init__(
-        self, policy: AuthPolicy, *, client_keys: Sequence[str], admin_keys: Sequence[str]
+        self,
+        policy: AuthPolicy,
+        *,
+        client_keys: Sequence[str],
+        admin_keys: Sequence[str],
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.policy = policy
         self.client = ClientKeys(client_keys)
         self.admin = ClientKeys(admin_keys)
@@ -188,6 +211,32 @@ class Gate:
             return _NEED_ADMIN
         return _MISSING
 
+    async def throttle(self, scope: Scope) -> Denial | None:
+        """The per-client-key rate limit (after `check`): a 429 Denial, else None. The
+        verdict is kept in the scope, so a request is counted once whichever way it takes."""
+        verdict = scope.get(RATE_SCOPE_KEY)
+        if verdict is not None:
+            return verdict or None
+        denial = None
+        tenant = scope.get(TENANT_SCOPE_KEY)
+        bucket = self.bucket
+        if tenant is not None and bucket is not None:
+            wait = await bucket.take(tenant)
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                denial = Denial(
+                    429,
+                    "rate_limit_exceeded",
+                    f"rate limit of this key exceeded ({bucket.rate:g} requests/s, burst "
+                    f"{bucket.burst}): retry in {seconds} s",
+                    retry_after_s=seconds,
+                )
+                if self.metrics is not None:
+                    name = self.group_of(scope) or "unmatched"
+                    self.metrics.child(self.metrics.rate_limited, name).inc()
+        scope[RATE_SCOPE_KEY] = denial or False
+        return denial
+
     def admit(self, scope: Scope) -> bool:
         """True when the request may go on; marks the scope as checked."""
         if self.check(scope) is not None:
@@ -204,16 +253,20 @@ class AuthMiddleware:
         self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get(AUTH_SCOPE_KEY):
-            denial = self.gate.check(scope)
+        if scope["type"] == "http":
+            denial = None
+            if not scope.get(AUTH_SCOPE_KEY):
+                denial = self.gate.check(scope)
+                if denial is None:
+                    scope[AUTH_SCOPE_KEY] = True
+            if denial is None:
+                denial = await self.gate.throttle(scope)
             if denial is not None:
                 found = self.gate.route_of(scope)
                 if found is not None:
                     scope["route"] = found[0]  # the metrics' endpoint label
-                headers = {"www-authenticate": "Bearer"} if denial.status == 401 else None
-                await send_error(send, denial.error(), headers=headers)
+                await send_error(send, denial.error(), headers=denial.headers())
                 return
-            scope[AUTH_SCOPE_KEY] = True
         await self.app(scope, receive, send)
 
 

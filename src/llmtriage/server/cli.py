@@ -65,13 +65,17 @@ def serve(args: argparse.Namespace) -> int:
 
 def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
     """uvicorn's options for these settings (the tests serve with the same ones)."""
+    from llmtriage.server import protocol
+
     return {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "loop": "uvloop" if _installed("uvloop") else "asyncio",
-        "http": "httptools" if _installed("httptools") else "h11",
+        # uvicorn's protocols with the header/body deadlines and max_connections
+        "http": protocol.HTTPTOOLS if _installed("httptools") else protocol.H11,
+        "timeout_keep_alive": settings.keepalive_timeout_s,
     }
 
 

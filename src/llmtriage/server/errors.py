@@ -75,6 +75,8 @@ AUTH_ERRORS = {
     401: "Missing or wrong key, where the auth policy asks for one",
     403: "A client key on an admin endpoint",
 }
+# What an operation behind a client key may answer (server/ratelimit.py).
+RATE_ERRORS = {429: "This client key's request rate is over rate_limit_rps (Retry-After)"}
 # What every operation with a JSON body may answer.
 BODY_ERRORS = {
     400: "Malformed JSON (NaN and Infinity included) or invalid UTF-8",
@@ -279,7 +281,7 @@ async def send_error(send: Send, err: ApiError, headers: dict[str, str] | None =
     ).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    if err.status in (401, 403, 408, 413):
+    if err.status in (401, 403, 408, 413, 429):
         raw.append((b"connection", b"close"))  # the unread body makes the connection unusable
     await send({"type": "http.response.start", "status": err.status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -143,6 +143,26 @@ class Metrics:
             "llmtriage_store_info", "The store backend (value 1).", ("backend",), registry=r
         )
 
+        # Connections and limits (server/protocol.py, server/ratelimit.py).
+        self.connections_open = Gauge(
+            "llmtriage_connections_open",
+            "Open HTTP connections (under `llmtriage serve`).",
+            registry=r,
+        )
+        self.connections_closed = Counter(
+            "llmtriage_connections_closed",
+            "Connections closed by a limit: header_timeout, body_timeout, idle (nothing sent "
+            "within header_timeout_s), keepalive, limit (max_connections), invalid_http.",
+            ("reason",),
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "llmtriage_rate_limited_requests",
+            "Requests refused with 429 by the per-key rate limit, by endpoint group.",
+            ("group",),
+            registry=r,
+        )
+
         # Bound children cached by label values: `labels()` takes a lock and builds
         # a key on every call, a measurable share of a ~0.3 ms request.
         self._children: dict[tuple[object, ...], Any] = {}

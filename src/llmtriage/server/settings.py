@@ -63,6 +63,18 @@ class ServeSettings(BaseSettings):
     auth: AuthPolicy = Field(default_factory=AuthPolicy)
     client_key_hashes: list[str] = Field(default_factory=list, repr=False)
     admin_key_hashes: list[str] = Field(default_factory=list, repr=False)
+    # Slow clients (server/protocol.py, under `llmtriage serve`): the request head must be
+    # complete header_timeout_s after the connection opened or the last answer ended, the
+    # body body_timeout_s after the head; idle keep-alive connections close after
+    # keepalive_timeout_s; one connection over max_connections is answered 503.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    keepalive_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    # Per client key (server/ratelimit.py): a token bucket refilled at rate_limit_rps up to
+    # rate_limit_burst, shared through Redis when configured; 0 turns it off.
+    rate_limit_rps: float = Field(default=50.0, ge=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=100, ge=1, le=1_000_000)
     # Shared store. Unset: embedded in-process memory (state is per replica). Set
     # (redis://, rediss://, unix://, redis+sentinel://): Redis shared by every replica,
     # failing open to local memory while it is unreachable.

@@ -7,6 +7,7 @@ Layout (prefix defaults to "llmtriage:"):
     {prefix}met:<name>:<bucket>         per-bucket metric map (hincr / hgetall)
     {prefix}{brk:<deployment>}:state    circuit-breaker state (compare_and_set)
     {prefix}{brk:<deployment>}:win      circuit-breaker outcome window (record_outcome)
+    {prefix}rl:<digest>                 per-client-key rate-limit bucket (compare_and_set)
 
 Why: prompts may hold personal data and Redis keys show up in MONITOR, SCAN and slowlogs,
 so anything derived from request text is a keyed BLAKE2b digest. The two breaker keys of a
@@ -68,6 +69,10 @@ class KeySpace:
         if not parts:
             raise ValueError("decision() needs at least one part")
         return f"{self.prefix}dc:{self.digest(*parts)}"
+
+    def rate(self, tenant: str) -> str:
+        """Token-bucket key of one client (its key's digest, keyed again: not readable)."""
+        return f"{self.prefix}rl:{self.digest('rate', tenant)}"
 
     def counter(self, name: str, bucket: int | None = None) -> str:
         """Counter key; pass `bucket` (see `time_bucket`) for time-bucketed aggregates."""

@@ -78,6 +78,7 @@ from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.auth import AUTH_SCOPE_KEY, group
 from llmtriage.server.errors import (
     BODY_ERRORS,
+    RATE_ERRORS,
     ApiError,
     error_body,
     error_response,
@@ -306,7 +307,8 @@ CHAT_ERRORS = {
     "max_tokens outside 1 to the largest context window",
 }
 UPSTREAM_ERRORS = {
-    429: "The upstream's rate limit (Retry-After when it gave one)",
+    429: "This client key's rate limit (rate_limit_rps), or the upstream's (Retry-After "
+    "when known)",
     502: "The upstream failed, rejected the proxy's credentials, or a stream could not resume",
     503: "Every deployment of the fallback chain failed, or a deployment has no API key",
     504: "The upstream timed out",
@@ -375,7 +377,7 @@ async def _sse(
     "/v1/route",
     response_model=None,
     openapi_extra=group("inference", CHAT_EXAMPLE),
-    responses=error_responses(BODY_ERRORS, CHAT_ERRORS, {503: "Model not loaded"}),
+    responses=error_responses(BODY_ERRORS, CHAT_ERRORS, RATE_ERRORS, {503: "Model not loaded"}),
 )
 async def route(body: ChatRequest, request: Request, service: Routing) -> JSONResponse:
     """The decision for a chat-completions body, without calling any model."""
@@ -385,7 +387,10 @@ async def route(body: ChatRequest, request: Request, service: Routing) -> JSONRe
 
 
 @router.get(
-    "/v1/models", response_model=None, openapi_extra=group("inference"), responses=error_responses()
+    "/v1/models",
+    response_model=None,
+    openapi_extra=group("inference"),
+    responses=error_responses(RATE_ERRORS),
 )
 async def models(service: Routing) -> JSONResponse:
     config = service.config

@@ -43,7 +43,7 @@ from pydantic_core import from_json, to_json
 from llmtriage.scoring.manifest import Thresholds
 from llmtriage.scoring.scorer import Assessment
 from llmtriage.server.auth import TENANT_SCOPE_KEY, group
-from llmtriage.server.errors import BODY_ERRORS, ApiError, error_responses
+from llmtriage.server.errors import BODY_ERRORS, RATE_ERRORS, ApiError, error_responses
 from llmtriage.server.state import AppState, ModelState, request_state
 from llmtriage.store.decision_cache import CachedScore
 from llmtriage.text import content_text, truncate
@@ -220,6 +220,7 @@ class BatchResponse(BaseModel):
 
 ERRORS = error_responses(
     BODY_ERRORS,
+    RATE_ERRORS,
     {
         422: "Wrong shape, empty prompt, or batch over max_batch",
         503: "Model not loaded (see /readyz)",
