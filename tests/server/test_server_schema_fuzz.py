@@ -8,6 +8,7 @@ operation, every body of the declared content type and schema (errors included).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,22 @@ UPSTREAM_5XX = {502, 503, 504}
 EXAMPLES = 12  # per operation
 
 
-@pytest.fixture(scope="module")
-def server(tiny_artifact: Path) -> Iterator[Loopback]:
-    config = ServeSettings(model=tiny_artifact)
+CLIENT = "fuzz-client-key"
+# Open (no key configured), and with client keys and a tight rate limit: requests with
+# and without the key then reach the 401, 403 and 429 answers too.
+SETUPS = {
+    "open": {},
+    "keys": {
+        "client_key_hashes": [hashlib.sha256(CLIENT.encode()).hexdigest()],
+        "rate_limit_rps": 0.5,
+        "rate_limit_burst": 5,
+    },
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SETUPS))
+def server(request: pytest.FixtureRequest, tiny_artifact: Path) -> Iterator[Loopback]:
+    config = ServeSettings(model=tiny_artifact, **SETUPS[request.param])
     with Loopback(create_service(config, env={}), config) as running:
         yield running
 
@@ -62,7 +76,7 @@ def test_every_operation_keeps_its_schema(api_schema: Any) -> None:
     assert len(operations) >= 9  # every documented operation of the service
     for operation in operations:
 
-        @given(case=operation.as_strategy(), auto=st.booleans())
+        @given(case=operation.as_strategy(), auto=st.booleans(), key=st.booleans())
         @settings(
             max_examples=EXAMPLES,
             deadline=None,
@@ -71,9 +85,10 @@ def test_every_operation_keeps_its_schema(api_schema: Any) -> None:
             database=None,
             derandomize=True,
         )
-        def fuzz(case: Any, auto: bool) -> None:
+        def fuzz(case: Any, auto: bool, key: bool) -> None:
             if auto and isinstance(case.body, dict) and "model" in case.body:
                 case.body["model"] = "auto"  # past the model lookup, into routing
-            case.call_and_validate(checks=CHECKS)
+            headers = {"authorization": f"Bearer {CLIENT}"} if key else {}
+            case.call_and_validate(headers=headers, checks=CHECKS)
 
         fuzz()
