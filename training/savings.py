@@ -199,8 +199,10 @@ def load_benches(
         costs = COSTS[name](rs, root, counter)
         tokens, has_math, has_code = rule_inputs(rs.prompts)
         served = score_set(scorer, rs.prompts)
+        # a train row the served model did not fit on (its question is held out under
+        # another spelling or source) has no out-of-fold score: its served one is honest
         score = [
-            oof[f"{name}:{p}"] if split == "train" else float(served[i])
+            oof.get(f"{name}:{p}", float(served[i])) if split == "train" else float(served[i])
             for i, (p, split) in enumerate(zip(rs.prompts, rs.split, strict=True))
         ]
         benches.append(

@@ -1,0 +1,79 @@
+"""What a known difficulty would be worth: APGR per task when the score is the true
+(in-sample) Rasch difficulty itself, and when it is the pair's expected gain computed
+from it and the fitted abilities. An upper bound for any difficulty scorer, and the
+reason the served score is the expected gain, not the difficulty.
+
+    python -m llmtriage_train.generalisation.oracle
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from scipy.special import expit
+
+from llmtriage_train.datasets import DataError
+from llmtriage_train.generalisation.difficulty import fit_rasch
+from llmtriage_train.generalisation.evaluation import score_source
+from llmtriage_train.generalisation.tasks import TaskTable, load_tasks
+
+
+def oracle_rows(table: TaskTable) -> list[tuple[str, str, float, float]]:
+    """(task, source, APGR ranking by difficulty, APGR ranking by expected gain)."""
+    key_ids: dict[str, int] = {}
+    item = np.array([key_ids.setdefault(k, len(key_ids)) for k in table.keys])
+    model_id = {
+        (s, m): j for j, (s, m) in enumerate((s, m) for s in table.models for m in table.models[s])
+    }
+    items, models, ys = [], [], []
+    src = np.asarray(table.source)
+    for s, names in table.models.items():
+        rows = np.flatnonzero(src == s)
+        q = table.quality[s][table.local[rows]]
+        for j, m in enumerate(names):
+            items.append(item[rows])
+            models.append(np.full(rows.size, model_id[(s, m)]))
+            ys.append(q[:, j])
+    fit = fit_rasch(
+        np.concatenate(items),
+        np.concatenate(models),
+        np.concatenate(ys),
+        n_items=len(key_ids),
+        n_models=len(model_id),
+    )
+    b = fit.item_difficulty[item]
+    out = []
+    for task in table.tasks:
+        for s, names in table.models.items():
+            rows = table.rows(task=task, source=s)
+            if rows.size == 0:
+                continue
+            q = table.block(rows, s)
+            theta = np.array([fit.ability[model_id[(s, m)]] for m in names])
+            p = expit(theta[None, :] - b[rows][:, None])
+            by_difficulty = score_source(lambda w, st, d=b[rows]: d, q)
+            by_gain = score_source(lambda w, st, p=p: p[:, st] - p[:, w], q)
+            if by_difficulty is not None and by_gain is not None:
+                out.append((task, s, by_difficulty.apgr_extreme_pair, by_gain.apgr_extreme_pair))
+    return out
+
+
+def main() -> int:
+    try:
+        table = load_tasks()
+    except (DataError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = oracle_rows(table)
+    print("| task | source | true difficulty | expected gain from it |")
+    print("|---|---|---:|---:|")
+    for task, s, d, g in rows:
+        print(f"| {task} | {s} | {d:.3f} | {g:.3f} |")
+    mean_d, mean_g = np.mean([r[2] for r in rows]), np.mean([r[3] for r in rows])
+    print(f"| **mean** | | **{mean_d:.3f}** | **{mean_g:.3f}** |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
