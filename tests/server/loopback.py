@@ -12,14 +12,14 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from llmtriage.server.cli import uvicorn_options
 from llmtriage.server.settings import ServeSettings
 
 
 class Loopback:
-    def __init__(self, app: FastAPI, settings: ServeSettings, *, http: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, settings: ServeSettings, *, http: str | None = None) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))

@@ -39,17 +39,20 @@ event (no `[DONE]`), which the OpenAI SDKs raise as an APIError.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any, cast, get_type_hints
+from typing import Annotated, Any, TypeVar, cast, get_type_hints
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from llmtriage.errors import LlmtriageError
 from llmtriage.fallback.attempts import Attempt, calls, fallbacks
@@ -90,6 +93,7 @@ from llmtriage.server.telemetry import CallTelemetry, call_telemetry
 from llmtriage.store.decision_cache import ScopedCache
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Domain error -> (HTTP status, OpenAI-style code); the most specific class wins.
 ERROR_STATUS: dict[type[LlmtriageError], tuple[int, str]] = {
@@ -333,7 +337,7 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
         )
         events = _sse(stream, with_usage=body.wants_usage, seen=seen)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-    done = await service.complete(body, request.headers)
+    done = await _unless_client_leaves(request, service.complete(body, request.headers))
     await seen.decided(done.decision)
     served = done.served or service.deployments[done.decision.deployment]
     seen.completed(
@@ -347,15 +351,46 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
     return Response(done.response.to_json(), media_type="application/json", headers=headers)
 
 
+async def _unless_client_leaves(request: Request, call: Coroutine[Any, Any, T]) -> T:
+    """`call`, cancelled when the client disconnects first: the upstream request in flight
+    is abandoned (its connection closed) and the client's is counted as a 499
+    (ClientDisconnect). The body has been read, so the next message the server has for
+    this request is its disconnect."""
+    task = asyncio.ensure_future(call)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if task.done():
+        watcher.cancel()
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    log.debug("client disconnected: upstream call cancelled")
+    raise ClientDisconnect()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _sse(
     stream: RoutedStream, *, with_usage: bool, seen: CallTelemetry
 ) -> AsyncIterator[bytes]:
+    ended = False  # the upstream's stream ended or failed (not: the client went away)
     try:
         async for chunk in stream:
             if chunk.usage_only and not with_usage:
                 continue
             yield b"data: " + chunk.to_json(with_usage=with_usage) + b"\n\n"
+        ended = True
     except ProviderCallError as exc:  # headers are gone: report in-band, as OpenAI does
+        ended = True
         status, code, message = describe(exc)
         yield (
             b"data: " + json.dumps(error_body(message, status=status, code=code)).encode() + b"\n\n"
@@ -364,6 +399,13 @@ async def _sse(
     finally:
         with anyio.CancelScope(shield=True):  # a client disconnect must still free the upstream
             await stream.aclose()
+        if not ended:
+            # The client went away mid-stream: the call is accounted with what is known
+            # of it (its duration; usage and cost when the upstream had sent them).
+            log.debug("client disconnected mid-stream: upstream stream closed")
+            seen.completed(
+                seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
+            )
     seen.completed(
         seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
     )
