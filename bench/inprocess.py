@@ -6,6 +6,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,11 @@ def static_section(ctx: Context) -> SectionResult:
         f"model_version {scorer.model_version}; one prompt per call (no batching); "
         "includes embedding, prompt statistics, hashed n-grams and the linear heads."
     )
+    if scorer.novelty_model is not None:
+        # what the server calls: the score plus the prompt's novelty from the same embedding
+        label, texts, n = _workloads(ctx)[0]
+        row = {"embedder": f"{kind}, score + novelty (assess)", "prompts": label, "n": n}
+        result.rows.append(row | percentiles_us(time_calls(scorer.assess, texts, n)))
     if scorer.manifest.stat_products:
         # what the second-order statistics cost: the same artifact with them dropped
         plain = _without_products(scorer)
@@ -82,14 +88,7 @@ def static_section(ctx: Context) -> SectionResult:
 def _without_products(scorer: Scorer) -> Scorer:
     m, w = scorer.manifest, scorer._w
     n_dense = m.embedder.dim + len(m.stats)
-    weights = Weights(
-        dense_coef=w.dense_coef[:, :n_dense],
-        intercept=w.intercept,
-        stats_mean=w.stats_mean,
-        stats_scale=w.stats_scale,
-        lexical_coef=w.lexical_coef,
-        idf=w.idf,
-    )
+    weights = replace(w, dense_coef=w.dense_coef[:, :n_dense])
     return Scorer(m.model_copy(update={"stat_products": False}), weights, scorer.embedder)
 
 

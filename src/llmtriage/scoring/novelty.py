@@ -3,7 +3,7 @@
 The scorer was fitted on benchmark prompts; on a prompt far from all of them its
 score is an extrapolation. Novelty = 1 − the cosine similarity of the prompt's
 embedding to its nearest k-means centroid of the training embeddings, so it reuses the
-embedding the scorer already computed (k dot products, a few microseconds). The
+embedding the scorer already computed (k dot products). The
 threshold is the (1 − rate) quantile of held-out in-distribution prompts' novelty: by
 construction about `rate` of prompts like the training data exceed it.
 """
