@@ -228,6 +228,22 @@ async def test_rate_limit_off_and_unkeyed_requests_unlimited(tiny_artifact: Path
                 assert response.status_code == 200
 
 
+@pytest.mark.parametrize("local", [False, True], ids=["store", "local"])
+async def test_token_bucket_refills_at_its_rate(local: bool) -> None:
+    now = [1000.0]
+    bucket = TokenBucket(
+        MemoryStore(), KeySpace(), rate=2.0, burst=3, clock=lambda: now[0], local=local
+    )
+    assert [await bucket.take("t") for _ in range(3)] == [0.0] * 3
+    assert await bucket.take("t") == pytest.approx(0.5)  # a token every 0.5 s
+    now[0] += 0.25
+    assert await bucket.take("t") == pytest.approx(0.25)
+    now[0] += 0.25
+    assert await bucket.take("t") == 0.0
+    now[0] += 100  # refills up to the burst, not beyond
+    assert [await bucket.take("t") for _ in range(4)][3] > 0
+
+
 async def test_replicas_sharing_a_store_share_the_bucket() -> None:
     """Two buckets over one store (what two replicas over one Redis are): one budget."""
     store, keys = MemoryStore(), KeySpace(secret=b"s")

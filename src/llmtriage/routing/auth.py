@@ -26,14 +26,19 @@ class ClientKeys:
     def verify(self, presented: str | None) -> bool:
         if not self._digests:
             return True
+        return self.match(presented) is not None
+
+    def match(self, presented: str | None) -> str | None:
+        """The digest of `presented` when it is one of the keys, else None."""
         if not presented:
-            return False
-        digest = hash_key(presented).encode("ascii")
+            return None
+        digest = hash_key(presented)
+        raw = digest.encode("ascii")
         # Compare against every entry, no early exit: timing says nothing about which matched.
         matched = False
         for known in self._digests:
-            matched |= hmac.compare_digest(digest, known)
-        return matched
+            matched |= hmac.compare_digest(raw, known)
+        return digest if matched else None
 
 
 def bearer_token(authorization: str | None) -> str | None:

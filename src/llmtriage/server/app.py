@@ -96,6 +96,7 @@ def create_app(
                     shared.keys,
                     rate=settings.rate_limit_rps,
                     burst=settings.rate_limit_burst,
+                    local=shared.backend == "memory",
                 )
                 stack.callback(setattr, gate, "bucket", None)
             for hook in lifespans:

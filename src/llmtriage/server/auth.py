@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llmtriage.routing.auth import ClientKeys, bearer_token, hash_key
+from llmtriage.routing.auth import ClientKeys, bearer_token
 from llmtriage.server.errors import ApiError, send_error
 from llmtriage.server.metrics import Metrics
 
@@ -199,9 +199,10 @@ class Gate:
         if level == "client":
             if not self.client.required:
                 return None
-            if token is None or not self.client.verify(token):
+            tenant = self.client.match(token)
+            if tenant is None:
                 return _MISSING
-            scope[TENANT_SCOPE_KEY] = hash_key(token)
+            scope[TENANT_SCOPE_KEY] = tenant
             return None
         if not self.admin.required:
             return _NO_ADMIN
