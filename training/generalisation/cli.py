@@ -1,7 +1,8 @@
 """`make generalisation`: every candidate recipe and the trivial baselines under
 leave-one-task-out, side by side with their in-distribution figures.
 
-    python -m llmtriage_train.generalisation.cli [--out models/default/eval] [--only NAME,...]
+    python -m llmtriage_train.generalisation.cli [--out models/default/eval] [--only NAME ...]
+        [--embedder static|transformer]
 
 Writes generalisation.json (the default recipe's per-task figures, the issue's shape,
 plus a `selection` list over every candidate and baseline) and generalisation.md.
@@ -17,8 +18,10 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from llmtriage.embedding.transformer import TransformerEmbedder
 from llmtriage_train.datasets import DataError, data_root
 from llmtriage_train.distill import ensure_static_embedder
 from llmtriage_train.embed_cache import EmbeddingCache
@@ -54,8 +57,16 @@ def with_loto_section(report: str, table: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m llmtriage_train.generalisation.cli")
     p.add_argument("--out", type=Path, default=Path("models/default/eval"))
-    p.add_argument("--only", help="comma-separated candidate names (default: all)")
+    p.add_argument(
+        "--only", action="append", help="a candidate's name (repeat for several; default: all)"
+    )
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--embedder",
+        choices=("static", "transformer"),
+        default="static",
+        help="transformer: the full MiniLM (slower: every prompt through the network once)",
+    )
     args = p.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -64,9 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    wanted = set(args.only.split(",")) if args.only else None
+    wanted = set(args.only) if args.only else None
+    unknown = (wanted or set()) - {r.name for r in CANDIDATES}
+    if unknown:
+        print(f"error: unknown candidates {sorted(unknown)}", file=sys.stderr)
+        return 2
     recipes = [r for r in CANDIDATES if wanted is None or r.name in wanted]
-    bank = build_bank(table, EmbeddingCache(ensure_static_embedder()), pairs)
+    embedder = (
+        TransformerEmbedder.load() if args.embedder == "transformer" else ensure_static_embedder()
+    )
+    # only the prompt variants some selected recipe reads (each costs an embedding pass)
+    variants = tuple(dict.fromkeys(r.strip for r in recipes))
+    bank = build_bank(table, EmbeddingCache(embedder), pairs, strip_variants=variants)
     folds = loto_folds(table)
 
     rows: list[tuple[LotoResult, bool]] = []
@@ -74,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append((baseline_loto(bank, name, baseline_scores(name, table.prompts), folds), True))
     default_result = None
     for recipe in recipes:
+        if args.embedder != "static":
+            recipe = replace(recipe, name=f"{recipe.name} [{args.embedder}]")
         t = time.perf_counter()
-        result = run_loto(bank, recipe, folds, jobs=args.jobs, novelty=recipe == DEFAULT)
+        result = run_loto(bank, recipe, folds, jobs=args.jobs, novelty=recipe.name == DEFAULT.name)
         result.in_distribution = in_distribution(bank, recipe)
         print(
             f"{recipe.name:45s} LOTO {result.mean_apgr:.3f}  in-distribution "
@@ -83,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         rows.append((result, False))
-        if recipe == DEFAULT:
+        if recipe == DEFAULT and args.embedder == "static":
             default_result = result
     learnt = [r for r, baseline in rows if not baseline]
     winner, ties = select(learnt) if learnt else (None, [])
@@ -120,7 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if default_result is not None and report.is_file():
         report.write_text(with_loto_section(report.read_text(), loto_table(default_result)))
     print("\n".join(md))
-    if winner is not None and wanted is None and winner.name != DEFAULT.name:
+    if (
+        winner is not None
+        and wanted is None
+        and args.embedder == "static"
+        and winner.name != DEFAULT.name
+    ):
         print(
             f"error: the LOTO winner is '{winner.name}', not recipe.DEFAULT '{DEFAULT.name}'",
             file=sys.stderr,

@@ -3,6 +3,7 @@ distribution."""
 
 from __future__ import annotations
 
+from llmtriage_train.generalisation.cli import with_loto_section
 from llmtriage_train.generalisation.evaluation import SourceScore
 from llmtriage_train.generalisation.loto import LotoResult, TaskResult
 from llmtriage_train.generalisation.selection import select
@@ -28,3 +29,12 @@ def test_noisy_gap_is_a_tie_and_in_distribution_breaks_it() -> None:
     b = _result("b", [0.50, 0.50, 0.50, 0.50], in_dist=0.7)
     winner, ties = select([a, b])
     assert sorted(ties) == ["a", "b"] and winner.name == "b"
+
+
+def test_report_gets_one_loto_section_and_keeps_the_rest() -> None:
+    report = "# Scorer x\n\nRecipe: r\n\n## Held out\n\ntable\n"
+    once = with_loto_section(report, "| t | 0.51 |")
+    twice = with_loto_section(once, "| t | 0.52 |")
+    assert once.startswith("# Scorer x\n\n<!--") and "## Held out" in once
+    assert twice.count("## Leave-one-task-out") == 1 and "0.52" in twice and "0.51" not in twice
+    assert twice.endswith("## Held out\n\ntable\n")
