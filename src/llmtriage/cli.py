@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "llmtriage_train.cli:register_train",
     "evaluate": "llmtriage_train.cli:register_evaluate",
     "tune": "llmtriage_train.tune_cli:register",
+    "calibrate": "llmtriage_train.generalisation.calibrate_cli:register",
 }
 
 Handler = Callable[[argparse.Namespace], int]

@@ -195,7 +195,19 @@ class Scorer:
         s = self.score(text)
         return ScoreResult(score=s, tier=self.tier(s))
 
+    def head_logits_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """Each head's logit per text (for a difficulty artifact: the predicted difficulty,
+        what `llmtriage calibrate` fits a new model's chances on)."""
+        if not texts:
+            return []
+        cut = [valid_utf8(truncate(t, self.manifest.max_chars)) for t in texts]
+        embeddings = self._embedder.embed(cut)
+        return [self._logits(text, emb) for text, emb in zip(cut, embeddings, strict=True)]
+
     def _score_one(self, text: str, embedding: npt.NDArray[np.float32]) -> float:
+        return self._combine(self._logits(text, embedding))
+
+    def _logits(self, text: str, embedding: npt.NDArray[np.float32]) -> list[float]:
         stats = prompt_stats(text)
         logits = self._emb_coef @ embedding + self._stats_coef @ stats + self._bias
         if self._quadratic is not None:
@@ -210,7 +222,8 @@ class Scorer:
                 norm = math.sqrt(float(weights @ weights))
                 if norm > 0:
                     logits = logits + (weights @ self._lex_rows[ids]) / norm
-        return self._combine(logits.tolist())
+        out: list[float] = logits.tolist()
+        return out
 
 
 def _quadratic_form(products_coef: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.float32]:
