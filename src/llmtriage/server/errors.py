@@ -3,10 +3,14 @@
 Every error response is `{"error": {"message", "type", "param", "code"}}` so that
 OpenAI SDK clients surface it as they would an upstream error.
 
-Statuses: 400 malformed JSON / invalid UTF-8 / `InputError`; 413 body over
-`max_body_bytes`; 415 a body that is not declared JSON; 422 well-formed JSON of
-the wrong shape; 500 anything unexpected (logged by type and place, never with
-the request text or the exception message, which may quote the prompt).
+Statuses: 400 malformed JSON / invalid UTF-8 / `InputError`; 401 / 403 the auth
+policy (server/auth.py); 413 body over `max_body_bytes`; 415 a body that is not
+declared JSON; 422 well-formed JSON of the wrong shape; 429 the per-key rate limit;
+499 (counted, never sent) a client that went away before its answer; 500 anything
+unexpected (logged by type and place, never with the request text or the exception
+message, which may quote the prompt). The server's protocol (server/protocol.py)
+answers 400, 408 and 503 for what never reaches the app. `error_responses` declares
+them in OpenAPI with the `ErrorBody` schema.
 """
 
 from __future__ import annotations
