@@ -67,6 +67,21 @@ async def test_strict_values_pass(tiny_artifact: Path, extra: str) -> None:
     assert response.status_code == 200, response.text
 
 
+async def test_a_named_deployment_bounds_max_tokens_by_its_own_window(tiny_artifact: Path) -> None:
+    app = create_service(ServeSettings(model=tiny_artifact), env={})
+    named = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    async with serve(app) as client:
+        over = await client.post("/v1/route", json=named | {"max_tokens": 128_001})
+        within = await client.post("/v1/route", json=named | {"max_tokens": 128_000})
+        routed = await client.post(
+            "/v1/route", json=named | {"model": "auto", "max_tokens": 128_001}
+        )
+    error = assert_openai_error(over, 422, "out_of_range")
+    assert "gpt-4o-mini" in error["message"] and "128000" in error["message"]
+    assert within.status_code == 200, within.text
+    assert routed.status_code == 200, routed.text  # auto: bounded by the largest (200k)
+
+
 async def test_every_error_status_is_declared_with_the_error_schema(tiny_artifact: Path) -> None:
     app = create_service(ServeSettings(model=tiny_artifact), env={})
     spec: dict[str, Any] = app.openapi()

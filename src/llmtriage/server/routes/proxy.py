@@ -179,14 +179,20 @@ class ProxyRoute(APIRoute):
 
 
 def _check_bounds(body: ChatRequest, service: RoutingService) -> None:
-    """max_tokens and max_completion_tokens within 1 and the largest context window of the
-    configured deployments: a huge count is refused here rather than sent upstream."""
-    limit = max((d.config.context_window for d in service.deployments.values()), default=0)
+    """max_tokens and max_completion_tokens within 1 and the context window of the
+    deployment the request names (the largest of all for a routed request, whose
+    deployment is not chosen yet): a huge count is refused here, not sent upstream."""
+    named = service.deployments.get(body.model)
+    if named is not None:
+        limit, which = named.config.context_window, f"deployment '{body.model}'"
+    else:
+        limit = max((d.config.context_window for d in service.deployments.values()), default=0)
+        which = "the largest of the deployments"
     for name in ("max_tokens", "max_completion_tokens"):
         value = getattr(body, name)
         if value is not None and not 1 <= value <= limit:
             raise ApiError(
-                f"{name}: must be between 1 and {limit} (the largest context window)",
+                f"{name}: must be between 1 and {limit} (the context window of {which})",
                 status=422,
                 param=name,
                 code="out_of_range",
@@ -308,7 +314,7 @@ CHAT_ERRORS = {
     403: "A client key on an admin endpoint, or a rule forbids every tier the request could use",
     404: "Unknown model or deployment",
     422: "Wrong shape or type (strict: no bool for a number, no string for a bool), or "
-    "max_tokens outside 1 to the largest context window",
+    "max_tokens outside 1 to the context window",
 }
 UPSTREAM_ERRORS = {
     429: "This client key's rate limit (rate_limit_rps), or the upstream's (Retry-After "
