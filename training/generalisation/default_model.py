@@ -9,6 +9,7 @@ leave-one-task-out figures, and export the artifact.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from llmtriage.scoring.novelty import NoveltyModel
 from llmtriage_train import metrics
 from llmtriage_train.crossval import fold_ids
 from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.export import data_checksum, export_artifact
+from llmtriage_train.export import export_artifact
 from llmtriage_train.generalisation.loto import (
     N_BUCKETS,
     Bank,
@@ -248,15 +249,13 @@ def training_refs(table: TaskTable, train: I64) -> list[DataRef]:
     refs = []
     for s in table.models:
         rows = train[src[train] == s]
-        q = table.block(rows, s)
+        digest = hashlib.sha256()  # every prompt with every model's quality on it
+        for i, quality in zip(rows, table.block(rows, s), strict=True):
+            cells = "\x00".join(f"{v:.6f}" for v in quality)
+            digest.update(f"{table.prompts[i]}\x00{cells}\n".encode())
         refs.append(
             DataRef(
-                source=s,
-                rows=int(rows.size),
-                sha256=data_checksum(
-                    [table.prompts[i] for i in rows], q.mean(axis=1), q.max(axis=1)
-                ),
-                models=table.models[s],
+                source=s, rows=int(rows.size), sha256=digest.hexdigest(), models=table.models[s]
             )
         )
     return refs

@@ -71,7 +71,7 @@ def fit_rasch(
     return RaschFit(res.x[:n_items], res.x[n_items:], bool(res.success))
 
 
-def rasch_difficulty(
+def fit_rasch_rows(
     keys: Sequence[str],
     sources: Sequence[str],
     quality: dict[str, F64],
@@ -79,9 +79,9 @@ def rasch_difficulty(
     models: dict[str, list[str]],
     *,
     prior: float = 1.0,
-) -> F64:
-    """Per row: sigmoid(difficulty of its prompt key − mean ability), i.e. how likely an
-    average model is to fail it. Rows sharing a key share the value."""
+) -> tuple[RaschFit, I64, dict[tuple[str, str], int]]:
+    """The Rasch fit over table rows: (fit, item index of each row, (source, model) ->
+    ability index). Rows sharing a key are one item; each source's models are its own."""
     key_ids: dict[str, int] = {}
     item_of_row = np.array([key_ids.setdefault(k, len(key_ids)) for k in keys], dtype=np.int64)
     model_ids = {(s, m): j for j, (s, m) in enumerate((s, m) for s in models for m in models[s])}
@@ -104,6 +104,21 @@ def rasch_difficulty(
         n_models=len(model_ids),
         prior=prior,
     )
+    return fit, item_of_row, model_ids
+
+
+def rasch_difficulty(
+    keys: Sequence[str],
+    sources: Sequence[str],
+    quality: dict[str, F64],
+    local: I64,
+    models: dict[str, list[str]],
+    *,
+    prior: float = 1.0,
+) -> F64:
+    """Per row: sigmoid(difficulty of its prompt key − mean ability), i.e. how likely an
+    average model is to fail it. Rows sharing a key share the value."""
+    fit, item_of_row, model_ids = fit_rasch_rows(keys, sources, quality, local, models, prior=prior)
     used = sorted({model_ids[(s, m)] for s in set(sources) for m in models[s]})
     centre = float(fit.ability[used].mean())
     return np.asarray(expit(fit.item_difficulty[item_of_row] - centre), dtype=np.float64)

@@ -14,33 +14,15 @@ import numpy as np
 from scipy.special import expit
 
 from llmtriage_train.datasets import DataError
-from llmtriage_train.generalisation.difficulty import fit_rasch
+from llmtriage_train.generalisation.difficulty import fit_rasch_rows
 from llmtriage_train.generalisation.evaluation import score_source
 from llmtriage_train.generalisation.tasks import TaskTable, load_tasks
 
 
 def oracle_rows(table: TaskTable) -> list[tuple[str, str, float, float]]:
     """(task, source, APGR ranking by difficulty, APGR ranking by expected gain)."""
-    key_ids: dict[str, int] = {}
-    item = np.array([key_ids.setdefault(k, len(key_ids)) for k in table.keys])
-    model_id = {
-        (s, m): j for j, (s, m) in enumerate((s, m) for s in table.models for m in table.models[s])
-    }
-    items, models, ys = [], [], []
-    src = np.asarray(table.source)
-    for s, names in table.models.items():
-        rows = np.flatnonzero(src == s)
-        q = table.quality[s][table.local[rows]]
-        for j, m in enumerate(names):
-            items.append(item[rows])
-            models.append(np.full(rows.size, model_id[(s, m)]))
-            ys.append(q[:, j])
-    fit = fit_rasch(
-        np.concatenate(items),
-        np.concatenate(models),
-        np.concatenate(ys),
-        n_items=len(key_ids),
-        n_models=len(model_id),
+    fit, item, model_id = fit_rasch_rows(
+        table.keys, table.source, table.quality, table.local, table.models
     )
     b = fit.item_difficulty[item]
     out = []
