@@ -7,6 +7,7 @@ process(es): `bench.loadgen`, or `wrk` for the closed-loop ceiling when present.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -68,6 +69,25 @@ def http_section(ctx: Context) -> SectionResult:
             result.rows.append(_row("closed, 64 conns", run, "wrk -t1"))
         else:
             result.notes.append("wrk not installed: closed-loop ceiling from bench.loadgen only.")
+    # the same 1,000 rps with a client key required and the per-key rate limiter on (set
+    # high enough never to refuse: what is measured is the check's cost, not 429s)
+    key = "bench-client-key"
+    hardened = {
+        "LLMTRIAGE_CACHE_TTL_S": "0",
+        "LLMTRIAGE_CLIENT_KEY_HASHES": json.dumps([hashlib.sha256(key.encode()).hexdigest()]),
+        "LLMTRIAGE_RATE_LIMIT_RPS": "1000000",
+        "LLMTRIAGE_RATE_LIMIT_BURST": "1000000",
+    }
+    with serve(ctx, hardened) as (port, pid):
+        auth = [f"Authorization: Bearer {key}"]
+        _loadgen(ctx, port, prompts, rate=0, duration=1.0, connections=16, headers=auth)
+        for rate in (RATES[-1],):
+            run = _measured(
+                pid, lambda r=rate: _loadgen(ctx, port, prompts, r, duration, 64, headers=auth)
+            )
+            result.rows.append(
+                _row(f"open {rate} rps, client key + rate limit", run, "bench.loadgen x1")
+            )
     result.notes.append(
         f"{duration:g} s per row, short prompts. Open loop: latency from each request's scheduled "
         "send time (no coordinated omission); service_p99 is from the actual send; lag_p99 is "
@@ -117,6 +137,7 @@ def _loadgen(
     duration: float,
     connections: int,
     procs: int = 1,
+    headers: Sequence[str] = (),
 ) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(prompts, fh)
@@ -127,6 +148,7 @@ def _loadgen(
                 *("--rate", str(rate), "--duration", str(duration)),
                 *("--connections", str(connections), "--procs", str(procs)),
                 *("--prompts-file", fh.name),
+                *(arg for h in headers for arg in ("--header", h)),
             ],
             capture_output=True,
             text=True,

@@ -23,6 +23,7 @@ import multiprocessing as mp
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,12 @@ class Samples:
     errors: int = 0
 
 
-def build_requests(host: str, path: str, bodies: list[bytes]) -> list[bytes]:
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+def build_requests(
+    host: str, path: str, bodies: list[bytes], headers: Sequence[str] = ()
+) -> list[bytes]:
+    """Raw HTTP/1.1 requests; `headers`: extra "Name: value" lines (e.g. a client key)."""
+    extra = "".join(f"{h}\r\n" for h in headers)
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
     return [f"{head}Content-Length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
 
 
@@ -135,7 +140,7 @@ def _run_one(args: dict[str, Any]) -> dict[str, Any]:
     except ImportError:
         pass
     bodies = [json.dumps({"prompt": p}).encode() for p in args["prompts"]]
-    requests = build_requests(args["host"], args["path"], bodies)
+    requests = build_requests(args["host"], args["path"], bodies, args.get("headers", ()))
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     samples = asyncio.run(
         generate(
@@ -174,9 +179,17 @@ def run(
     connections: int,
     procs: int = 1,
     path: str = "/v1/score",
+    headers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Generate load (in `procs` processes) and summarise; rate 0 means closed loop."""
-    base = {"host": host, "port": port, "path": path, "prompts": prompts, "duration": duration}
+    base = {
+        "host": host,
+        "port": port,
+        "path": path,
+        "prompts": prompts,
+        "duration": duration,
+        "headers": list(headers),
+    }
     shares = [
         {**base, "rate": rate / procs, "connections": max(1, connections // procs)}
         for _ in range(procs)
@@ -232,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prompts-file", help="JSON list of prompts (default: built-in short prompts)"
     )
+    parser.add_argument(
+        "--header", action="append", default=[], help="extra 'Name: value' request header"
+    )
     args = parser.parse_args(argv)
     from urllib.parse import urlsplit
 
@@ -250,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         duration=args.duration,
         connections=args.connections,
         procs=args.procs,
+        headers=args.header,
     )
     json.dump(result, sys.stdout)
     print()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -128,7 +129,10 @@ def _serve(app: Any, *, lifespan: str) -> None:
     uvloop.run(serve())
 
 
-def _proxy_app(upstream: str, model_dir: str | None) -> Any:
+BENCH_KEY = "bench-client-key"
+
+
+def _proxy_app(upstream: str, model_dir: str | None, *, auth: bool = False) -> Any:
     """The service `llmtriage serve` runs (create_service: guard and metrics middleware,
     telemetry, /v1/stats aggregates, the GC frozen after start-up), with the decision
     cache off so that every request is scored and routed afresh."""
@@ -138,11 +142,23 @@ def _proxy_app(upstream: str, model_dir: str | None) -> Any:
     folder = Path(tempfile.mkdtemp(prefix="llmtriage-bench-"))
     config = folder / "bench-routing.yaml"
     config.write_text(CONFIG.format(upstream=upstream))
+    # auth: a client key required and the per-key rate limiter on, set high enough never
+    # to refuse (what is measured is the check, not 429s)
+    hardening: dict[str, Any] = (
+        {
+            "client_key_hashes": [hashlib.sha256(BENCH_KEY.encode()).hexdigest()],
+            "rate_limit_rps": 1_000_000,
+            "rate_limit_burst": 1_000_000,
+        }
+        if auth
+        else {}
+    )
     settings = ServeSettings(
         model=Path(model_dir) if model_dir else _tiny_artifact(),
         routing_config=config,
         cache_ttl_s=0,
         gc_freeze=True,
+        **hardening,
     )
     return create_service(settings, env={})
 
@@ -205,15 +221,21 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 async def _measure(
-    upstream: int, proxy: int, rate: float, duration_s: float, proxy_pid: int
+    upstream: int, proxy: int, rate: float, duration_s: float, proxy_pid: int, auth: bool
 ) -> dict[str, Any]:
     bodies = [
         json.dumps({"model": "auto", "messages": [{"role": "user", "content": p}]}).encode()
         for p in short_prompts(200)
     ]
     targets = {"direct": upstream, "proxy": proxy}
+    key_header = [f"Authorization: Bearer {BENCH_KEY}"] if auth else []
     requests = {
-        name: build_requests(f"127.0.0.1:{port}", "/v1/chat/completions", bodies)
+        name: build_requests(
+            f"127.0.0.1:{port}",
+            "/v1/chat/completions",
+            bodies,
+            key_header if name == "proxy" else [],
+        )
         for name, port in targets.items()
     }
     for name, port in targets.items():  # warm pools, caches and the allocator
@@ -239,16 +261,21 @@ async def _measure(
 
 
 def run_proxy_overhead(
-    rate: float = 200, duration_s: float = 10.0, *, model_dir: str | Path | None = None
+    rate: float = 200,
+    duration_s: float = 10.0,
+    *,
+    model_dir: str | Path | None = None,
+    auth: bool = False,
 ) -> dict[str, Any]:
     """Start upstream and proxy processes, load both, and return the latency figures (ms)."""
     upstream_process, upstream = _spawn("upstream")
     try:
         proxy_args = ["proxy", "--upstream", f"http://127.0.0.1:{upstream}"]
         proxy_args += ["--model", str(Path(model_dir).resolve())] if model_dir else []
+        proxy_args += ["--auth"] if auth else []
         proxy_process, proxy = _spawn(*proxy_args)
         try:
-            return uvloop.run(_measure(upstream, proxy, rate, duration_s, proxy_process.pid))
+            return uvloop.run(_measure(upstream, proxy, rate, duration_s, proxy_process.pid, auth))
         finally:
             proxy_process.terminate()
             proxy_process.wait(timeout=10)
@@ -287,14 +314,17 @@ def main(argv: list[str] | None = None) -> None:
         "--model", default=None, help="classifier artifact folder (default: tiny test artifact)"
     )
     parser.add_argument("--upstream", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--auth", action="store_true", help="client key required, per-key rate limiter on"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.role == "upstream":
         _serve(_upstream_app, lifespan="off")
     elif args.role == "proxy":
-        _serve(_proxy_app(args.upstream, args.model), lifespan="on")
+        _serve(_proxy_app(args.upstream, args.model, auth=args.auth), lifespan="on")
     else:
-        results = run_proxy_overhead(args.rate, args.duration, model_dir=args.model)
+        results = run_proxy_overhead(args.rate, args.duration, model_dir=args.model, auth=args.auth)
         print(json.dumps(results, indent=2)) if args.json else _print(results)
 
 
@@ -307,14 +337,15 @@ def proxy_overhead_section(ctx: Context) -> SectionResult:
     result = SectionResult(
         "Proxy overhead: /v1/chat/completions through the router vs the fake provider directly",
         [
-            "rate_rps", "direct_p50_ms", "direct_p99_ms", "proxy_p50_ms", "proxy_p99_ms",
+            "rate_rps", "auth", "direct_p50_ms", "direct_p99_ms", "proxy_p50_ms", "proxy_p99_ms",
             "overhead_p50_ms", "overhead_p99_ms", "proxy_cpu_ms_per_request", "meets_target",
         ],
     )  # fmt: skip
     duration = 4.0 if ctx.quick else 10.0
-    for rate in (100.0, 200.0):
-        figures = run_proxy_overhead(rate, duration, model_dir=ctx.model)
-        result.rows.append({k: figures.get(k) for k in result.columns} | {"rate_rps": rate})
+    for rate, auth in ((100.0, False), (200.0, False), (200.0, True)):
+        figures = run_proxy_overhead(rate, duration, model_dir=ctx.model, auth=auth)
+        row = {k: figures.get(k) for k in result.columns} | {"rate_rps": rate}
+        result.rows.append(row | {"auth": "client key + rate limit" if auth else "off"})
     result.notes.append(
         f"classifier {ctx.model}; fake OpenAI provider answering at once in its own process; "
         f"load generator in a third process; targets: overhead p50 ≤ {TARGET_P50_MS} ms, "
