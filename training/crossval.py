@@ -30,13 +30,14 @@ from llmtriage_train.fit import (
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 # lbfgs stopping tolerance. Model selection runs at TOL: a fit at FIT_TOL takes about
-# twice as long (scratch/tol.txt: 83 s against 39 s for five), which would take the
-# grid's ~2.5 min past the 5-minute budget. With every CV fit at FIT_TOL single
+# twice as long (83 s against 39 s for five, in scratch runs not in this repository;
+# docs/model-experiments.md round 4), which would take the grid's ~2.5 min past the
+# 5-minute budget. With every CV fit at FIT_TOL single
 # candidates' means move by up to 0.007, but the same candidate wins (0.6602 against
-# 0.6597; scratch/cv_tol.py).
+# 0.6597).
 # The exported model and the leave-one-out fits use FIT_TOL: at 1e-3 a ~1e-4 change
 # in the embeddings moved held-out GSM8K APGR by 0.015 and MT-Bench's by 0.09; at
-# 1e-5 by < 0.001, and 1e-6 gives the same model (scratch/tol.py, branch explore-gsm8k).
+# 1e-5 by < 0.001, and 1e-6 gives the same model (same scratch runs).
 TOL = 1e-3
 FIT_TOL = 1e-5
 # Benchmarks with fewer training rows than this (MT-Bench: 57) are reported but do not
