@@ -148,6 +148,7 @@ def _same_head_for(manifest: Manifest, embedder: Embedder) -> Scorer:
             "embedder": ref,
             "weights": WeightsRef(sha256="bench"),
             "created_at": datetime.now(UTC).isoformat(),
+            "novelty": None,  # centroids live in the artifact's own embedding space
         }
     )
     return Scorer(bench_manifest, weights, embedder)
