@@ -123,3 +123,29 @@ def test_serving_imports_no_heavy_modules(kind: str, tiny_artifact: Path, tmp_pa
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"ready": 200, "scored": 200, "heavy": []}
+
+
+CLI_SCRIPT = """
+import json, sys
+from llmtriage import cli
+try:
+    cli.main(["serve", "--help"])
+except SystemExit:
+    pass
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))))
+"""
+
+
+def test_the_cli_registers_every_command_without_loading_training_libraries() -> None:
+    # every subcommand's module is imported to register it, `serve` included; the
+    # training ones must defer scikit-learn, scipy and torch to when they run
+    heavy = ["torch", "pandas", "sklearn", "scipy", "sentence_transformers", "transformers"]
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_SCRIPT, json.dumps(heavy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from llmtriage.errors import InputError
-from llmtriage.scoring import Scorer
-from llmtriage.scoring.artifact import read_manifest, save_manifest
-from llmtriage.scoring.manifest import ModelCalibration
-from llmtriage_train import metrics
-from llmtriage_train.fit import fit_heads
-from llmtriage_train.outcomes import OutcomesError, read_outcomes
+
+if TYPE_CHECKING:  # the CLI registers every command at start: scikit-learn loads on use only
+    from llmtriage.scoring.manifest import ModelCalibration
 
 
 def register(sub: Any) -> None:
@@ -39,11 +35,22 @@ def register(sub: Any) -> None:
 
 def fit_calibration(difficulty: np.ndarray, quality: np.ndarray) -> ModelCalibration:
     """1-d logistic fit of one model's outcomes (soft allowed) on −difficulty."""
+    import scipy.sparse as sp  # optional until used: scikit-learn behind fit_heads
+
+    from llmtriage.scoring.manifest import ModelCalibration
+    from llmtriage_train.fit import fit_heads
+
     heads = fit_heads(sp.csr_matrix(-difficulty[:, None]), [("m", quality)], c=100.0, tol=1e-6)
     return ModelCalibration(slope=float(heads.coef[0, 0]), intercept=float(heads.intercept[0]))
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `llmtriage serve` loads this module to register it
+    from llmtriage.scoring import Scorer
+    from llmtriage.scoring.artifact import read_manifest, save_manifest
+    from llmtriage_train import metrics
+    from llmtriage_train.outcomes import OutcomesError, read_outcomes
+
     manifest = read_manifest(args.model)
     if manifest.label.kind != "difficulty":
         raise InputError(
