@@ -6,21 +6,23 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
 class ServerThread:
-    def __init__(self, app: ASGIApp) -> None:
+    """`options`: uvicorn.Config keyword arguments beyond the app (default: quiet, with a
+    short graceful shutdown)."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(config)
+        options = {"log_level": "warning", "timeout_graceful_shutdown": 2} | options
+        self._server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **options))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )

@@ -6,59 +6,26 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
 import time
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.types import ASGIApp
 
 from llmtriage.server.cli import uvicorn_options
 from llmtriage.server.settings import ServeSettings
+from tests.providers.serving import ServerThread
 
 
-class Loopback:
+class Loopback(ServerThread):
     def __init__(self, app: ASGIApp, settings: ServeSettings, *, http: str | None = None) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
         options: dict[str, Any] = uvicorn_options(settings) | {"log_level": "warning"}
         options.pop("host"), options.pop("port")
         if http is not None:  # one of server/protocol.py's classes, by import path
             options["http"] = http
-        self.server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **options))
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(app, **options)
 
     def connect(self, timeout_s: float = 10.0) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s)
-
-    def __enter__(self) -> Loopback:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self._socket.close()
-                raise RuntimeError("test server did not start (see its log)")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
 
 
 def head(path: str, length: int, *, content_type: str = "application/json") -> bytes:
