@@ -31,13 +31,11 @@ from llmtriage_train.generalisation.loto import (
     Bank,
     Fitted,
     LotoResult,
-    TaskResult,
     build_bank,
-    evaluate_rows,
     fit,
     loto_folds,
+    per_task,
     run_loto,
-    success_probs,
 )
 from llmtriage_train.generalisation.novelty_fit import fit_novelty
 from llmtriage_train.generalisation.recipe import DEFAULT, Recipe
@@ -124,8 +122,8 @@ def model_calibrations(table: TaskTable, fitted: Fitted) -> dict[str, ModelCalib
 
 
 def pair_scores(fitted: Fitted, bank: Bank, rows: I64, source: str, weak: int, strong: int) -> F64:
-    p = success_probs(fitted.difficulty(bank, rows), fitted.calibration[source])
-    return (1.0 + p[:, strong] - p[:, weak]) / 2.0
+    """The served score: the pair's expected gain mapped to [0, 1]."""
+    return (1.0 + fitted.pair_scorer(bank, rows, source)(weak, strong)) / 2.0
 
 
 def novelty_model(bank: Bank, train: I64, test: I64) -> tuple[NoveltyModel, dict[str, float]]:
@@ -189,7 +187,7 @@ def train_default(
     )
 
     held_out = held_out_figures(bank, fitted, test, fixed_pairs)
-    ind = {k: v.apgr for k, v in in_distribution_from(bank, fitted, test).items()}
+    ind = {k: v.apgr for k, v in per_task(bank, fitted, test).items()}
     t = time.perf_counter()
     novelty, novelty_report = novelty_model(bank, train, test)
     timings["novelty_s"] = time.perf_counter() - t
@@ -259,18 +257,6 @@ def training_refs(table: TaskTable, train: I64) -> list[DataRef]:
             )
         )
     return refs
-
-
-def in_distribution_from(bank: Bank, fitted: Fitted, test: I64) -> dict[str, TaskResult]:
-    out = {}
-    task = np.asarray(bank.table.task)
-    for name in bank.table.tasks:
-        rows = test[task[test] == name]
-        if rows.size:
-            r = TaskResult(int(rows.size), evaluate_rows(bank, rows, fitted))
-            if r.sources:
-                out[name] = r
-    return out
 
 
 def held_out_figures(

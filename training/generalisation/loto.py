@@ -346,17 +346,24 @@ def run_loto(
     return LotoResult(recipe.name, tasks)
 
 
+def per_task(bank: Bank, fitted: Fitted, rows: I64) -> dict[str, TaskResult]:
+    """`fitted` scored on `rows`, one result per task that has a routable pair there."""
+    task = np.asarray(bank.table.task)[rows]
+    out = {}
+    for name in bank.table.tasks:
+        mine = rows[task == name]
+        if mine.size:
+            result = TaskResult(int(mine.size), evaluate_rows(bank, mine, fitted))
+            if result.sources:
+                out[name] = result
+    return out
+
+
 def in_distribution(bank: Bank, recipe: Recipe) -> dict[str, TaskResult]:
     """Fit on the train split of every task, score the test split: per task."""
     split = np.asarray(bank.table.split)
     fitted = fit(bank, np.flatnonzero(split == "train"), recipe)
-    out = {}
-    for task in bank.table.tasks:
-        rows = bank.table.rows(task=task)
-        rows = rows[split[rows] == "test"]
-        if rows.size:
-            out[task] = TaskResult(int(rows.size), evaluate_rows(bank, rows, fitted))
-    return {k: v for k, v in out.items() if v.sources}
+    return per_task(bank, fitted, np.flatnonzero(split == "test"))
 
 
 def baseline_loto(bank: Bank, name: str, scores: F64, folds: Sequence[Fold]) -> LotoResult:

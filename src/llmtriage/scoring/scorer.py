@@ -158,11 +158,14 @@ class Scorer:
         return self.score(scored_text(messages))
 
     def score_batch(self, texts: Sequence[str]) -> list[float]:
+        return [self._score_one(text, emb) for text, emb in self._embedded(texts)]
+
+    def _embedded(self, texts: Sequence[str]) -> list[tuple[str, npt.NDArray[np.float32]]]:
+        """The texts as scored (truncated, valid UTF-8) with their embeddings, one pass."""
         if not texts:
             return []
         cut = [valid_utf8(truncate(t, self.manifest.max_chars)) for t in texts]
-        embeddings = self._embedder.embed(cut)
-        return [self._score_one(text, emb) for text, emb in zip(cut, embeddings, strict=True)]
+        return list(zip(cut, self._embedder.embed(cut), strict=True))
 
     @property
     def novelty_model(self) -> NoveltyModel | None:
@@ -173,12 +176,8 @@ class Scorer:
 
     def assess_batch(self, texts: Sequence[str]) -> list[Assessment]:
         """Scores plus novelty, from one embedding per prompt."""
-        if not texts:
-            return []
-        cut = [valid_utf8(truncate(t, self.manifest.max_chars)) for t in texts]
-        embeddings = self._embedder.embed(cut)
         out = []
-        for text, emb in zip(cut, embeddings, strict=True):
+        for text, emb in self._embedded(texts):
             score = self._score_one(text, emb)
             if self._novelty is None:
                 out.append(Assessment(score))
@@ -198,11 +197,7 @@ class Scorer:
     def head_logits_batch(self, texts: Sequence[str]) -> list[list[float]]:
         """Each head's logit per text (for a difficulty artifact: the predicted difficulty,
         what `llmtriage calibrate` fits a new model's chances on)."""
-        if not texts:
-            return []
-        cut = [valid_utf8(truncate(t, self.manifest.max_chars)) for t in texts]
-        embeddings = self._embedder.embed(cut)
-        return [self._logits(text, emb) for text, emb in zip(cut, embeddings, strict=True)]
+        return [self._logits(text, emb) for text, emb in self._embedded(texts)]
 
     def _score_one(self, text: str, embedding: npt.NDArray[np.float32]) -> float:
         return self._combine(self._logits(text, embedding))
