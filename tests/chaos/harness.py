@@ -14,9 +14,10 @@ from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, generate_latest
 
 from llmtriage.fallback import FallbackMetrics
-from llmtriage.routing import RoutingConfig, open_routing, parse_routing_config
+from llmtriage.routing import RoutingConfig, parse_routing_config
 from llmtriage.server.errors import install_error_handlers
 from llmtriage.server.routes import proxy
+from llmtriage.service import open_routing
 from llmtriage.store import FailOpenStore, KeySpace, Store
 from tests.providers.serving import ServerThread
 

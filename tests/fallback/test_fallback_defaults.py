@@ -10,7 +10,8 @@ import httpx
 import yaml
 
 from llmtriage.providers import PROVIDERS
-from llmtriage.routing import build_routing, parse_routing_config
+from llmtriage.routing import parse_routing_config
+from llmtriage.service import build_routing
 from tests.routing.configs import config_data, deployment
 
 PACKAGED = yaml.safe_load(

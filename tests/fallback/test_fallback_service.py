@@ -14,7 +14,8 @@ from llmtriage.providers import PROVIDERS, Endpoint, ProviderKind
 from llmtriage.providers.errors import ProviderCallError
 from llmtriage.providers.fake import FakeProvider, Script
 from llmtriage.providers.types import ChatRequest
-from llmtriage.routing import RoutingService, build_routing, parse_routing_config
+from llmtriage.routing import parse_routing_config
+from llmtriage.service import RoutingService, build_routing
 from tests.fallback.fakes import TRANSPORT, status
 from tests.routing.configs import config_data, deployment
 

@@ -288,7 +288,7 @@ async def test_tls_with_verification() -> None:
 
 def test_upstream_config_picks_the_transport() -> None:
     from llmtriage.routing.config import UpstreamConfig
-    from llmtriage.routing.service import upstream_client
+    from llmtriage.service import upstream_client
 
     lean = upstream_client(UpstreamConfig())
     plain = upstream_client(UpstreamConfig(transport="httpx"))

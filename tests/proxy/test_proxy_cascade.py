@@ -17,8 +17,8 @@ import openai
 import pytest
 
 from llmtriage.errors import ConfigError
+from llmtriage.execution.cascade import load_confidence
 from llmtriage.routing import load_routing_config
-from llmtriage.routing.cascading import load_confidence
 from llmtriage.scoring.scorer import Scorer
 from tests.providers.serving import ServerThread
 from tests.providers.wire_fakes import FakeAnthropic, FakeOpenAI, anthropic_usage, openai_usage

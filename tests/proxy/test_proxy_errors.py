@@ -9,10 +9,11 @@ import openai
 import pytest
 from fastapi import FastAPI
 
-from llmtriage.routing import build_routing, load_routing_config
+from llmtriage.routing import load_routing_config
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.errors import install_error_handlers
 from llmtriage.server.routes import proxy
+from llmtriage.service import build_routing
 from tests.providers.wire_fakes import FakeAnthropic, FakeOpenAI
 from tests.proxy.harness import CLIENT_KEY, ENV
 from tests.proxy.prompts import SHORT, user

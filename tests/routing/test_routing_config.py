@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from llmtriage.errors import ConfigError
-from llmtriage.routing import build_routing, load_routing_config, parse_routing_config
+from llmtriage.routing import load_routing_config, parse_routing_config
 from llmtriage.routing.config import ForbidTiers, RoutingConfig
 from llmtriage.scoring.scorer import Scorer
+from llmtriage.service import build_routing
 from tests.routing.configs import config_data
 
 GOOD = """\

@@ -13,7 +13,7 @@ from llmtriage.providers.types import ChatRequest
 from llmtriage.routing.decision import Reason
 from llmtriage.routing.loading import parse_routing_config
 from llmtriage.routing.router import Router
-from llmtriage.scoring.scorer import Scorer
+from llmtriage.scoring.scorer import Assessment, Scorer
 from llmtriage.server.routes.proxy import decision_headers
 from tests.artifacts import make_tiny_artifact
 from tests.routing.configs import config_data
@@ -61,7 +61,7 @@ def test_tier_action_sends_novel_prompts_to_that_tier_only(scorer: Scorer) -> No
 def test_cached_novelty_gives_the_same_decision(scorer: Scorer) -> None:
     r = router(scorer, on_novel="tier strong")
     fresh = r.decide(ask(STRANGE), {})
-    cached = r.decide(ask(STRANGE), {}, known_score=fresh.score, known_novelty=fresh.novelty)
+    cached = r.decide(ask(STRANGE), {}, known=Assessment(fresh.score, fresh.novelty))
     assert (cached.tier, cached.reason) == (fresh.tier, fresh.reason)
 
 

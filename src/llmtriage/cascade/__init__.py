@@ -17,7 +17,6 @@ from llmtriage.cascade.base import (
     SignalResult,
 )
 from llmtriage.cascade.combine import (
-    SIGNALS,
     CombinedConfidence,
     ConfidenceVerdict,
     build_confidence,
@@ -32,6 +31,7 @@ from llmtriage.cascade.executor import (
     TokenUsage,
     run_cascade,
 )
+from llmtriage.cascade.registry import SIGNALS
 from llmtriage.cascade.signals import SignalDeps
 
 __all__ = [

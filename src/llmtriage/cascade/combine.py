@@ -9,47 +9,14 @@ before the verifier so an empty or truncated answer never pays for an embedding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from llmtriage.cascade.base import AnswerContext, ConfidenceSignal, SignalResult
 from llmtriage.cascade.config import CascadeConfig
-from llmtriage.cascade.signals import (
-    EmptyAnswer,
-    InvalidJson,
-    MeanLogprob,
-    MinLogprob,
-    Refusal,
-    SignalDeps,
-    Truncated,
-    VerifierSignal,
-)
+from llmtriage.cascade.registry import SIGNALS
+from llmtriage.cascade.signals import SignalDeps
 from llmtriage.errors import ConfigError
-
-
-class SignalClass(Protocol):
-    """A signal class: its registry name and how it is built from config options."""
-
-    @property
-    def name(self) -> str: ...
-
-    def build(self, options: Mapping[str, Any], deps: SignalDeps) -> ConfidenceSignal: ...
-
-
-# name -> class; feeds config validation (CascadeConfig) and build_confidence.
-SIGNALS: dict[str, SignalClass] = {
-    cls.name: cls
-    for cls in (
-        EmptyAnswer,
-        Truncated,
-        InvalidJson,
-        Refusal,
-        MinLogprob,
-        MeanLogprob,
-        VerifierSignal,
-    )
-}
 
 
 @dataclass(frozen=True)

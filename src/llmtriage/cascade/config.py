@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmtriage.cascade.registry import SIGNALS
+
 # Cheap checks first: the combination stops at the first failed check (see combine.py).
 DEFAULT_SIGNALS = ("empty", "truncated", "json", "refusal", "min_logprob", "mean_logprob")
 
@@ -19,8 +21,6 @@ class SignalConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from llmtriage.cascade.combine import SIGNALS  # combine imports this module
-
         if name not in SIGNALS:
             raise ValueError(f"unknown signal {name!r}; known: {', '.join(SIGNALS)}")
         return name

@@ -1,8 +1,11 @@
-"""Routing: rules, then the classifier, then a tier and a deployment.
+"""Routing: deciding. Rules, then the classifier, then a tier and a deployment.
 
-load_routing_config(path) -> RoutingConfig        (loading.py, config.py)
-build_routing(config, scorer, http_client=, env=) -> RoutingService   (service.py)
-RoutingService.decide(request, headers) -> Decision                     (router.py)
+load_routing_config(path) -> RoutingConfig          (loading.py, config.py)
+Router.draft(request, headers) -> Draft             rules, evaluated once (router.py)
+Router.finish(draft, known=None) -> Decision        the classifier when needed (decision.py)
+
+Executing a decision lives in llmtriage.execution; the service that does one then the
+other, in llmtriage.service.
 """
 
 from __future__ import annotations
@@ -10,21 +13,15 @@ from __future__ import annotations
 from llmtriage.routing.config import RoutingConfig
 from llmtriage.routing.decision import Decision, Reason
 from llmtriage.routing.loading import DEFAULT_CONFIG, load_routing_config, parse_routing_config
-from llmtriage.routing.router import Router
-from llmtriage.routing.service import Completion, RoutingService, build_routing, open_routing
-from llmtriage.routing.streaming import RoutedStream
+from llmtriage.routing.router import Draft, Router
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "Completion",
     "Decision",
+    "Draft",
     "Reason",
-    "RoutedStream",
     "Router",
     "RoutingConfig",
-    "RoutingService",
-    "build_routing",
     "load_routing_config",
-    "open_routing",
     "parse_routing_config",
 ]

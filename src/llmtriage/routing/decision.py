@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,8 @@ class Decision:
     # is not forbidden: the cascade only ever saves on requests the classifier would have
     # sent to the strong tier while unsure (the band), never overrides rules or clients.
     cascade: bool = False
+    # the text the classifier scored (the last user turn), when it scored; not in to_dict
+    scored_text: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,7 @@
-"""`Router.decide(request) -> Decision`: rules, then the classifier, then the tier.
+"""`Router.draft(request) -> Draft`, `Router.finish(draft) -> Decision`: rules, then the
+classifier, then the tier; rules are evaluated once, in `draft`, and the text to score
+travels in the draft (and then the decision), so the service can ask its score cache
+between the two steps.
 
 The scorer runs only when nothing else decided: no routing rule matched, the
 client asked for an auto model (or a classify rule sent it there) and the
@@ -67,6 +70,17 @@ def config_thresholds(config: RoutingConfig, scorer: Scorer) -> Thresholds:
 
 
 @dataclass(frozen=True)
+class Draft:
+    """A request with its rules evaluated: all the router knows before any scoring."""
+
+    requested_model: str
+    facts: RequestFacts
+    outcome: RuleOutcome
+    target: Target | None  # the deployment or tier the client named; None: an auto model
+    text: str | None  # what the classifier scores; None: it is not needed
+
+
+@dataclass(frozen=True)
 class _Choice:
     tier: str
     deployment: str | None
@@ -107,37 +121,35 @@ class Router:
             classifier = TierClassifier(scorer, config_thresholds(config, scorer))
         return cls(config, classifier, unavailable=unavailable)
 
-    def classifier_text(self, request: ChatRequest, headers: Mapping[str, str]) -> str | None:
-        """The text `decide` would score, or None when rules, a named model or the default
-        tier decide without the classifier (callers look scores up in a cache only then)."""
-        if self.classifier is None:
-            return None
-        facts = RequestFacts(request, headers)
-        auto = request.model in self.catalog.auto_names
-        target = None if auto else self.catalog.resolve(request.model)
-        if not auto and target is None:
-            return None  # decide() raises UnknownModel
-        outcome = self.rules.evaluate(facts, auto=auto)
-        return facts.last_user_text if self._classifies(outcome, target) else None
-
-    def decide(
-        self,
-        request: ChatRequest,
-        headers: Mapping[str, str],
-        *,
-        known_score: float | None = None,
-        known_novelty: float | None = None,
-    ) -> Decision:
-        """`known_score` / `known_novelty`: the classifier's score and novelty for this
-        request's text, when the caller already has them (a cache hit); used instead of
-        scoring if the classifier runs."""
+    def draft(self, request: ChatRequest, headers: Mapping[str, str]) -> Draft:
+        """The request with its rules evaluated, once: `Draft.text` is what the classifier
+        would score, None when rules, a named model or the default tier decide without it
+        (the service looks scores up in its cache only then)."""
         facts = RequestFacts(request, headers)
         auto = request.model in self.catalog.auto_names
         target = None if auto else self.catalog.resolve(request.model)
         if not auto and target is None:
             raise UnknownModel(request.model, known=self.catalog.model_names)
         outcome = self.rules.evaluate(facts, auto=auto)
-        choice = self._choose(facts, outcome, target, known_score, known_novelty)
+        text = facts.last_user_text if self._classifies(outcome, target) else None
+        return Draft(request.model, facts, outcome, target, text)
+
+    def decide(
+        self,
+        request: ChatRequest,
+        headers: Mapping[str, str],
+        *,
+        known: Assessment | None = None,
+    ) -> Decision:
+        """`draft` then `finish`, for a caller with nothing to look up in between."""
+        return self.finish(self.draft(request, headers), known)
+
+    def finish(self, draft: Draft, known: Assessment | None = None) -> Decision:
+        """The decision for a draft. `known`: the classifier's score and novelty for the
+        draft's text when the caller already has them (a cache hit); used instead of
+        scoring if the classifier runs."""
+        facts, outcome = draft.facts, draft.outcome
+        choice = self._choose(draft, known)
         tier = self.catalog.clamp(choice.tier, outcome.forbidden)
         if tier is None:
             raise NoAllowedTier(outcome.forbid_rules)
@@ -151,7 +163,7 @@ class Router:
             else self.catalog.pick(tier, facts.tokens)
         )
         return Decision(
-            requested_model=request.model,
+            requested_model=draft.requested_model,
             tier=tier,
             deployment=deployment.name,
             model=deployment.model,
@@ -168,6 +180,7 @@ class Router:
             else None,
             estimated_tokens=facts.tokens,
             cascade=self._cascades(tier, reason, choice.score, outcome),
+            scored_text=draft.text if choice.score is not None else None,
         )
 
     def _cascades(
@@ -186,7 +199,8 @@ class Router:
         )
 
     def _classifies(self, outcome: RuleOutcome, target: Target | None) -> bool:
-        """True when `_choose` ends at the classifier (keep the two in step)."""
+        """True when the classifier decides: `Draft.text` is set exactly then, and
+        `_choose` reaches the classifier exactly when it is."""
         return (
             outcome.deployment is None
             and outcome.tier is None
@@ -194,14 +208,8 @@ class Router:
             and self.classifier is not None
         )
 
-    def _choose(
-        self,
-        facts: RequestFacts,
-        outcome: RuleOutcome,
-        target: Target | None,
-        known_score: float | None = None,
-        known_novelty: float | None = None,
-    ) -> _Choice:
+    def _choose(self, draft: Draft, known: Assessment | None) -> _Choice:
+        outcome, target = draft.outcome, draft.target
         if outcome.deployment is not None:
             return _Choice(
                 self.catalog.tier_of[outcome.deployment], outcome.deployment, Reason.RULE
@@ -210,13 +218,10 @@ class Router:
             return _Choice(outcome.tier, None, Reason.RULE)
         if target is not None and not outcome.classify:
             return _Choice(target.tier, target.deployment, Reason.PASSTHROUGH)
-        if self.classifier is None:
+        if self.classifier is None or draft.text is None:
             return _Choice(self.default_tier, None, Reason.DEFAULT)
-        if known_score is not None:
-            score, novelty = known_score, known_novelty
-        else:
-            assessment = self.classifier.assess(facts.last_user_text)
-            score, novelty = assessment.score, assessment.novelty
+        assessment = known if known is not None else self.classifier.assess(draft.text)
+        score, novelty = assessment.score, assessment.novelty
         novel = self.classifier.is_novel(novelty)
         if novel and self.on_novel != "score":
             # the score is an extrapolation here: the configured action decides instead

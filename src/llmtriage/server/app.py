@@ -31,6 +31,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from llmtriage.errors import ConfigError, LlmtriageError
+from llmtriage.routing import load_routing_config
 from llmtriage.scoring import Scorer
 from llmtriage.server.auth import AuthMiddleware, Gate
 from llmtriage.server.errors import GuardMiddleware, install_error_handlers
@@ -38,7 +39,7 @@ from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.limits import LIMITS_STATE_KEY, ConnectionLimits
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
 from llmtriage.server.ratelimit import TokenBucket
-from llmtriage.server.routes import health, score, stats
+from llmtriage.server.routes import health, proxy, score, stats
 from llmtriage.server.settings import ServeSettings, settings_from_env
 from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
 from llmtriage.server.telemetry import Telemetry
@@ -288,9 +289,6 @@ def create_service(
 ) -> FastAPI:
     """The full service: scoring plus the routing proxy (/v1/route, /v1/chat/completions,
     /v1/models) configured by `settings.routing_config` (the packaged default if unset)."""
-    from llmtriage.routing import load_routing_config
-    from llmtriage.server.routes import proxy
-
     config = load_routing_config(settings.routing_config)
     if settings.client_key_hashes:
         # The settings' client keys are the routing service's too: its route cache is

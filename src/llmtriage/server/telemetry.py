@@ -27,8 +27,8 @@ from typing import Any
 
 from fastapi import Request
 
+from llmtriage.execution.served import CascadeInfo
 from llmtriage.providers.types import Usage
-from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision

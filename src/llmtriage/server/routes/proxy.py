@@ -55,6 +55,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
 from llmtriage.errors import LlmtriageError
+from llmtriage.execution.served import CascadeInfo
+from llmtriage.execution.streaming import RoutedStream, StreamNotResumed
 from llmtriage.fallback.attempts import Attempt, calls, fallbacks
 from llmtriage.fallback.errors import ChainExhausted, FallbackError
 from llmtriage.fallback.metrics import FallbackMetrics
@@ -70,13 +72,10 @@ from llmtriage.providers.errors import (
     ProviderTimeout,
 )
 from llmtriage.providers.types import ChatRequest
-from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.cost import format_cost
 from llmtriage.routing.decision import Decision
 from llmtriage.routing.errors import ClientAuthError, NoAllowedTier, RoutingError, UnknownModel
-from llmtriage.routing.service import RoutingService, open_routing
-from llmtriage.routing.streaming import RoutedStream, StreamNotResumed
 from llmtriage.scoring.scorer import Scorer
 from llmtriage.server.auth import AUTH_SCOPE_KEY, group
 from llmtriage.server.errors import (
@@ -90,6 +89,7 @@ from llmtriage.server.errors import (
 from llmtriage.server.routes.score import parse_json_body
 from llmtriage.server.state import STATE_KEY, AppState
 from llmtriage.server.telemetry import CallTelemetry, call_telemetry
+from llmtriage.service import RoutingService, open_routing
 from llmtriage.store.decision_cache import ScopedCache
 
 log = logging.getLogger(__name__)
@@ -345,7 +345,7 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     done = await _unless_client_leaves(request, service.complete(body, request.headers))
     await seen.decided(done.decision)
-    served = done.served or service.deployments[done.decision.deployment]
+    served = done.served
     seen.completed(
         seen.answered_as(done.decision, done.cascade), served.config, done.response.usage
     )

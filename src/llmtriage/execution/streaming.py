@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from llmtriage.errors import ProviderError
+from llmtriage.execution.served import CascadeInfo
 from llmtriage.fallback.attempts import Attempt
 from llmtriage.fallback.resume import Partial, Splice
 from llmtriage.providers.errors import ProviderCallError, ProviderStreamError
 from llmtriage.providers.types import ChatChunk, Usage
-from llmtriage.routing.cascading import CascadeInfo
 from llmtriage.routing.config import DeploymentConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision

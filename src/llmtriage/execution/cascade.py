@@ -1,19 +1,21 @@
 """The cascade (llmtriage.cascade) in the proxy's terms: ChatResponse ↔ Answer, the
 verifier loaded at start-up, a cheap answer replayed as a stream, and the `Cascader`
-that runs the two tiers for the service.
+that runs the two tiers' fallback chains.
 
-The service (routing/service.py) runs each tier as a fallback chain; the `Cascader`
-hands the two calls to `run_cascade`; what it keeps of each chain is a `Served`. Logprobs are read
-when the upstream returned them (`choices[0].logprobs.content[*].logprob`); the proxy
-does not ask for them, so the logprob signals abstain unless the client did.
+The `Cascader` runs each tier through a `TierCalls` (chains.py's `Chains` in the service,
+a fake in tests) and hands the two calls to `run_cascade`. What each call returned is
+kept, typed, in a `_Run`, so nothing is read back out of the cascade's generic
+`Answer.raw`. Logprobs are read when the upstream returned them
+(`choices[0].logprobs.content[*].logprob`); the proxy does not ask for them, so the
+logprob signals abstain unless the client did.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, Protocol
 
 from llmtriage.cascade import (
     Answer,
@@ -25,49 +27,31 @@ from llmtriage.cascade import (
     build_confidence,
     run_cascade,
 )
+from llmtriage.cascade.artifact import read_verifier_manifest
 from llmtriage.cascade.base import AnswerVerifier
+from llmtriage.cascade.verifier import Verifier
+from llmtriage.execution.served import CascadeInfo, Served
+from llmtriage.execution.streaming import RoutedStream
 from llmtriage.fallback.attempts import Attempt
 from llmtriage.fallback.errors import ChainExhausted
 from llmtriage.providers.errors import ProviderCallError
 from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
 from llmtriage.routing.catalog import Catalog
-from llmtriage.routing.config import DeploymentConfig, RoutingConfig
+from llmtriage.routing.config import RoutingConfig
 from llmtriage.routing.decision import Decision
+from llmtriage.scoring.artifact import MANIFEST
 from llmtriage.scoring.scorer import Scorer
 
-if TYPE_CHECKING:
-    from llmtriage.routing.streaming import RoutedStream
 
+class TierCalls(Protocol):
+    """A decision's fallback chain, whole (`neighbours` overrides the config's
+    neighbour_tiers) or opened as a stream."""
 
-@dataclass(frozen=True)
-class Served:
-    """One fallback chain's answer: what answered, how, and what it cost."""
+    async def complete(
+        self, decision: Decision, request: ChatRequest, neighbours: str | None = None
+    ) -> Served: ...
 
-    response: ChatResponse
-    deployment: DeploymentConfig
-    tier: str
-    attempts: tuple[Attempt, ...]
-    cost: Decimal | None  # None: the provider reported no usage
-
-
-@dataclass(frozen=True)
-class CascadeInfo:
-    """What the cascade did for one request (absent when it did not run)."""
-
-    escalated: bool
-    reason: str  # "confident", "cheap_failed" or the deciding signal's reason
-    cheap_decision: Decision  # the decision as if routed to the cheap tier (telemetry)
-    cheap: Served | None  # the cheap tier's answer; None when its call failed
-    cheap_cost: Decimal  # what the cheap attempt cost (0 when it failed)
-    cheap_failed: tuple[Attempt, ...] = ()  # the cheap chain's attempts when it failed
-
-    @property
-    def header(self) -> str:
-        return "escalated" if self.escalated else "accepted"
-
-
-# What a tier's Answer carries: a whole answer, or the strong tier's opened stream.
-Payload: TypeAlias = "Served | RoutedStream"
+    async def open_stream(self, decision: Decision, request: ChatRequest) -> RoutedStream: ...
 
 
 def request_view(request: ChatRequest) -> RequestView:
@@ -75,7 +59,7 @@ def request_view(request: ChatRequest) -> RequestView:
     return RequestView.from_openai(messages, request.response_format)
 
 
-def to_answer(served: Served) -> Answer[Payload]:
+def to_answer(served: Served) -> Answer[Served]:
     response = served.response
     choice: dict[str, Any] = response.choices[0] if response.choices else {}
     message = choice.get("message") or {}
@@ -99,9 +83,10 @@ def _logprobs(logprobs: Any) -> tuple[float, ...] | None:
     return tuple(float(t["logprob"]) for t in tokens if isinstance(t, dict) and "logprob" in t)
 
 
-def price(answer: Answer[Payload]) -> Decimal | None:
-    """A whole answer's cost; None for a stream (known only at its end)."""
-    return answer.raw.cost if isinstance(answer.raw, Served) else None
+def price(answer: Answer[Served]) -> Decimal | None:
+    """A whole answer's cost; None for a stream, which carries no Served (its cost is
+    known only at its end)."""
+    return answer.raw.cost if answer.raw is not None else None
 
 
 async def replay(response: ChatResponse) -> AsyncGenerator[ChatChunk, None]:
@@ -140,10 +125,6 @@ def load_confidence(config: RoutingConfig, scorer: Scorer | None) -> CombinedCon
 
 
 def _load_verifier(config: RoutingConfig, scorer: Scorer | None) -> AnswerVerifier:
-    from llmtriage.cascade.artifact import read_verifier_manifest  # numpy: lazy
-    from llmtriage.cascade.verifier import Verifier
-    from llmtriage.scoring.artifact import MANIFEST
-
     path = config.verifier_path()
     if path is None or not (path / MANIFEST).is_file():
         raise config.source.error_at(
@@ -162,81 +143,86 @@ def _load_verifier(config: RoutingConfig, scorer: Scorer | None) -> AnswerVerifi
     return Verifier.load(path, embedder=embedder)
 
 
-# Run a decision's fallback chain whole; the str overrides the config's neighbour_tiers.
-CompleteOn = Callable[[Decision, ChatRequest, "str | None"], Awaitable[Served]]
-OpenOn = Callable[[Decision, ChatRequest], Awaitable["RoutedStream"]]
+@dataclass
+class _Run:
+    """What one cascade run got from each tier's chain."""
+
+    cheap: Served | None = None
+    strong: Served | None = None
+    stream: RoutedStream | None = None  # the strong chain's stream, when streaming
+    cheap_failed: tuple[Attempt, ...] = ()
 
 
 @dataclass(frozen=True)
 class Cascader:
-    """Cheap chain, check, then (when unsure) the decided chain, on the service's calls:
-    `complete` runs a decision's chain whole, `open_stream` opens it as a stream."""
+    """Cheap chain, check, then (when unsure) the decided chain, through `calls`."""
 
     confidence: CombinedConfidence
     cheap_tier: str
     catalog: Catalog
-    complete: CompleteOn
-    open_stream: OpenOn
+    calls: TierCalls
 
     async def answer(
         self, decision: Decision, request: ChatRequest
     ) -> tuple[Served, Decimal | None, tuple[Attempt, ...], CascadeInfo]:
         """The served answer, the cost of both calls, every attempt, and what happened."""
-        outcome, info = await self.run(decision, request, stream=False)
-        final = outcome.final.raw
-        assert isinstance(final, Served)
+        outcome, info, run = await self.run(decision, request, stream=False)
+        final = run.strong if info.escalated else run.cheap
+        if final is None:  # the served tier's call returned, so it was recorded
+            raise RuntimeError("cascade: the served tier left no answer")
         attempts = final.attempts
         if info.escalated:
-            attempts = (*cheap_attempts(info), *attempts)
+            attempts = (*info.cheap_attempts, *attempts)
         return final, outcome.cost_usd, attempts, info
 
     async def stream(self, decision: Decision, request: ChatRequest) -> RoutedStream:
         """Escalated: the strong chain streams; accepted: the cheap answer is replayed."""
-        from llmtriage.routing.streaming import RoutedStream  # it imports this module
-
-        outcome, info = await self.run(decision, request, stream=True)
-        final = outcome.final.raw
-        if isinstance(final, RoutedStream):  # escalated: the strong chain streams
-            final.cascade, final.spent_before = info, info.cheap_cost
-            final.attempts = (*cheap_attempts(info), *final.attempts)
-            return final
-        assert final is not None and info.cheap is not None
+        _, info, run = await self.run(decision, request, stream=True)
+        if info.escalated and run.stream is not None:
+            opened = run.stream
+            opened.cascade, opened.spent_before = info, info.cheap_cost
+            opened.attempts = (*info.cheap_attempts, *opened.attempts)
+            return opened
+        cheap = run.cheap
+        if cheap is None:  # accepted means the cheap call answered
+            raise RuntimeError("cascade: the accepted cheap tier left no answer")
         return RoutedStream(
             decision,
-            final.deployment,
+            cheap.deployment,
             [],
-            replay(final.response),
-            tier=final.tier,
-            attempts=final.attempts,
+            replay(cheap.response),
+            tier=cheap.tier,
+            attempts=cheap.attempts,
             cascade=info,
         )
 
     async def run(
         self, decision: Decision, request: ChatRequest, *, stream: bool
-    ) -> tuple[CascadeOutcome[Payload], CascadeInfo]:
+    ) -> tuple[CascadeOutcome[Served], CascadeInfo, _Run]:
         """Cheap chain, check, then (when unsure) the decided chain: whole, or opened as a
-        stream when `stream` (its Answer then carries the RoutedStream and no text)."""
+        stream when `stream` (its Answer then has no text and no Served)."""
         cheap_decision = self.cheap_decision(decision)
-        cheap_failed: list[Attempt] = []
+        run = _Run()
 
-        async def cheap(req: ChatRequest) -> Answer[Payload]:
+        async def cheap(req: ChatRequest) -> Answer[Served]:
             try:
-                served = await self.complete(cheap_decision, req, "none")
+                run.cheap = await self.calls.complete(cheap_decision, req, "none")
             except ChainExhausted as exc:
-                cheap_failed.extend(exc.attempts)
+                run.cheap_failed = tuple(exc.attempts)
                 raise
             except ProviderCallError as exc:
-                cheap_failed.append(Attempt.failed(cheap_decision.deployment, exc, 0.0))
+                run.cheap_failed = (Attempt.failed(cheap_decision.deployment, exc, 0.0),)
                 raise
-            return to_answer(served)
+            return to_answer(run.cheap)
 
-        async def strong(req: ChatRequest) -> Answer[Payload]:
+        async def strong(req: ChatRequest) -> Answer[Served]:
             if stream:
-                opened = await self.open_stream(decision, req)
-                return Answer(model=opened.deployment.model, text="", raw=opened)
-            return to_answer(await self.complete(decision, req, None))
+                run.stream = await self.calls.open_stream(decision, req)
+                return Answer(model=run.stream.deployment.model, text="")
+            run.strong = await self.calls.complete(decision, req, None)
+            return to_answer(run.strong)
 
-        outcome: CascadeOutcome[Payload] = await run_cascade(
+        outcome: CascadeOutcome[Served] = await run_cascade(
             request,
             view=request_view(request),
             cheap=cheap,
@@ -246,16 +232,15 @@ class Cascader:
             cheap_model=cheap_decision.model,
         )
         first = outcome.attempts[0]
-        cheap_served = first.answer.raw if first.answer is not None else None
         info = CascadeInfo(
             escalated=outcome.escalated,
             reason=outcome.reason,
             cheap_decision=cheap_decision,
-            cheap=cheap_served if isinstance(cheap_served, Served) else None,
+            cheap=run.cheap,
             cheap_cost=first.cost_usd or Decimal(0),
-            cheap_failed=tuple(cheap_failed),
+            cheap_failed=run.cheap_failed,
         )
-        return outcome, info
+        return outcome, info, run
 
     def cheap_decision(self, decision: Decision) -> Decision:
         """The decision as if the router had picked the cascade's cheap tier."""
@@ -263,7 +248,3 @@ class Cascader:
         return replace(
             decision, tier=self.cheap_tier, deployment=deployment.name, model=deployment.model
         )
-
-
-def cheap_attempts(info: CascadeInfo) -> tuple[Attempt, ...]:
-    return info.cheap.attempts if info.cheap is not None else info.cheap_failed
