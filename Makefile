@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 data: setup
-	$(PY) -m llmtriage_train.datasets materialise
+	$(PY) -m llmtriage_train.data.datasets materialise
 
 $(MODEL)/manifest.json:
 	$(MAKE) train

@@ -25,7 +25,7 @@ MAX_SECONDS = 120  # each notebook takes ~25 s on 2 busy cores; fail well before
 
 
 def _data_present() -> bool:
-    from llmtriage_train.datasets import data_root
+    from llmtriage_train.data.datasets import data_root
 
     return (data_root() / "routellm").is_dir()
 

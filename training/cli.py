@@ -13,7 +13,7 @@ from llmtriage.embedding import Embedder
 from llmtriage.errors import InputError
 
 if TYPE_CHECKING:  # crossval pulls in scikit-learn: imported only when training
-    from llmtriage_train.crossval import Candidate
+    from llmtriage_train.model.crossval import Candidate
 
 DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
 
@@ -23,7 +23,7 @@ FLAGS = ("offsets", "products")
 
 def _candidates(text: str) -> tuple[Candidate, ...]:
     """LABEL:C:BALANCE[:offsets][:products],... as crossval.Candidate objects."""
-    from llmtriage_train.crossval import Candidate
+    from llmtriage_train.model.crossval import Candidate
 
     out = []
     for item in text.split(","):
@@ -106,9 +106,9 @@ def register_evaluate(sub: Any) -> None:
 
 
 def _user_set(args: argparse.Namespace) -> Any:
-    from llmtriage_train.outcomes import read_outcomes
-    from llmtriage_train.routing_sets import from_outcomes
-    from llmtriage_train.splits import stable_split
+    from llmtriage_train.data.outcomes import read_outcomes
+    from llmtriage_train.data.routing_sets import from_outcomes
+    from llmtriage_train.data.splits import stable_split
 
     if not args.weak or not args.strong:
         raise InputError("--data needs --weak COLUMN and --strong COLUMN")
@@ -126,7 +126,7 @@ def _user_set(args: argparse.Namespace) -> Any:
 
 
 def _sets(args: argparse.Namespace) -> list[Any]:
-    from llmtriage_train.routing_sets import benchmark_set
+    from llmtriage_train.data.routing_sets import benchmark_set
 
     if args.data:
         return [_user_set(args)]
@@ -140,7 +140,7 @@ def _embedder(kind: str) -> tuple[Embedder, Path | None]:
         from llmtriage.embedding.transformer import TransformerEmbedder
 
         return TransformerEmbedder.load(), None
-    from llmtriage_train.distill import DEFAULT_DIR, ensure_static_embedder
+    from llmtriage_train.features.distill import DEFAULT_DIR, ensure_static_embedder
 
     return ensure_static_embedder(), DEFAULT_DIR
 
@@ -158,7 +158,7 @@ def _sample(sets: list[Any], n: int) -> list[Any]:
 
 def run_train_default(args: argparse.Namespace) -> int:
     """The benchmarks' default: a difficulty scorer from every source (generalisation/)."""
-    from llmtriage_train.datasets import data_root
+    from llmtriage_train.data.datasets import data_root
     from llmtriage_train.generalisation.default_model import evaluated_pairs, train_default
     from llmtriage_train.generalisation.report import render_training_report
     from llmtriage_train.generalisation.tasks import load_tasks
@@ -199,9 +199,9 @@ def run_train_default(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     if not args.data and not args.candidates and args.llmrouter_labels == "pair":
         return run_train_default(args)
-    from llmtriage_train.outcomes import OutcomesError
-    from llmtriage_train.pipeline import TrainOptions, train
-    from llmtriage_train.train_report import render
+    from llmtriage_train.data.outcomes import OutcomesError
+    from llmtriage_train.model.pipeline import TrainOptions, train
+    from llmtriage_train.model.train_report import render
 
     start = time.perf_counter()
     try:
@@ -231,8 +231,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from llmtriage.scoring import Scorer
-    from llmtriage_train.evaluate import evaluate_sets, write_evaluation
-    from llmtriage_train.outcomes import OutcomesError
+    from llmtriage_train.data.outcomes import OutcomesError
+    from llmtriage_train.evaluation.evaluate import evaluate_sets, write_evaluation
 
     if not args.data and not args.benchmarks:
         raise InputError("give --data FILE --weak COL --strong COL, or --benchmarks")

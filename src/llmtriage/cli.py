@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "score": "llmtriage.scoring.cli:register",
     "train": "llmtriage_train.cli:register_train",
     "evaluate": "llmtriage_train.cli:register_evaluate",
-    "tune": "llmtriage_train.tune_cli:register",
+    "tune": "llmtriage_train.tuning.cli:register",
     "calibrate": "llmtriage_train.generalisation.calibrate_cli:register",
 }
 
@@ -30,8 +30,8 @@ PROJECT_PACKAGES = frozenset({"llmtriage", "llmtriage_train"})
 # Errors of the optional training package that mean "fix your data or flags", looked up
 # only once that package is loaded (importing it here would cost `--help` its speed).
 OPTIONAL_USER_ERRORS = (
-    ("llmtriage_train.datasets", "DataError"),
-    ("llmtriage_train.outcomes", "OutcomesError"),
+    ("llmtriage_train.data.datasets", "DataError"),
+    ("llmtriage_train.data.outcomes", "OutcomesError"),
 )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from llmtriage_train.metrics import (
+from llmtriage_train.evaluation.metrics import (
     BootstrapCI,
     RoutingMetrics,
     apgr,

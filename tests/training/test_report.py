@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmtriage_train.metrics import RoutingCurves, RoutingMetrics, evaluate_scores, routing_curves
-from llmtriage_train.report import ROUTELLM_BEST, format_table, write_report
+from llmtriage_train.evaluation.metrics import (
+    RoutingCurves,
+    RoutingMetrics,
+    evaluate_scores,
+    routing_curves,
+)
+from llmtriage_train.evaluation.report import ROUTELLM_BEST, format_table, write_report
 
 # Same hand case as test_metrics: APGR .625, CPT50 25%, CPT80 75%, 10-bin CPTs 50% / 65%,
 # AUC .75, oracle .75, q_weak .25, q_strong .75.

@@ -10,9 +10,9 @@ import pytest
 import scipy.sparse as sp
 
 from llmtriage.embedding.hashing import HashingEmbedder
-from llmtriage_train import pipeline
-from llmtriage_train.crossval import FIT_TOL, TOL, Candidate, fit_candidate
-from llmtriage_train.routing_sets import RoutingSet
+from llmtriage_train.data.routing_sets import RoutingSet
+from llmtriage_train.model import pipeline
+from llmtriage_train.model.crossval import FIT_TOL, TOL, Candidate, fit_candidate
 
 
 def _problem(seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, list[str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llmtriage_train.datasets import (
+from llmtriage_train.data.datasets import (
     DEFAULT_DEST,
     DEFAULT_MANIFEST,
     REPO_ROOT,
@@ -192,7 +192,7 @@ def test_module_entry_point_exits_2(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "llmtriage_train.datasets",
+            "llmtriage_train.data.datasets",
             "materialise",
             "--dest",
             str(tmp_path / "raw"),

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from llmtriage.scoring import Scorer
-from llmtriage_train.datasets import data_root
-from llmtriage_train.loaders import STRONG, WEAK, load_gsm8k
-from llmtriage_train.outcomes import write_outcomes
+from llmtriage_train.data.datasets import data_root
+from llmtriage_train.data.loaders import STRONG, WEAK, load_gsm8k
+from llmtriage_train.data.outcomes import write_outcomes
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from llmtriage.embedding.hashing import HashingEmbedder
-from llmtriage_train.crossval import Candidate, fit_candidate
-from llmtriage_train.fit import LinearHeads, fit_heads, head_targets
-from llmtriage_train.outcomes import Outcomes
-from llmtriage_train.pipeline import TrainOptions, train
-from llmtriage_train.routing_sets import (
+from llmtriage_train.data.outcomes import Outcomes
+from llmtriage_train.data.routing_sets import (
     SEEN,
     RoutingSet,
     Target,
@@ -23,6 +20,9 @@ from llmtriage_train.routing_sets import (
     price_tiers,
     tier_target,
 )
+from llmtriage_train.model.crossval import Candidate, fit_candidate
+from llmtriage_train.model.fit import LinearHeads, fit_heads, head_targets
+from llmtriage_train.model.pipeline import TrainOptions, train
 
 MIRROR = Path(__file__).resolve().parents[1] / "fixtures" / "mirror"
 
@@ -130,7 +130,7 @@ def test_offsets_take_the_benchmark_level_off_the_prompt_weights() -> None:
 
 
 def test_folded_offsets_score_like_the_wide_model_at_the_mean_benchmark() -> None:
-    from llmtriage_train.fit import OFFSET_SCALE
+    from llmtriage_train.model.fit import OFFSET_SCALE
 
     x, weak, strong, groups = _grouped_problem(1)
     folded = fit_candidate(x, weak, strong, groups, Candidate("gain", 1.0, offsets=True))

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmtriage_train.datasets import DataError
-from llmtriage_train.loaders import (
+from llmtriage_train.data.datasets import DataError
+from llmtriage_train.data.loaders import (
     BENCHMARKS,
     STRONG,
     WEAK,
@@ -23,8 +23,8 @@ from llmtriage_train.loaders import (
     load_mt_bench,
     load_mt_bench_answers,
 )
-from llmtriage_train.outcomes import Outcomes
-from llmtriage_train.splits import stable_split
+from llmtriage_train.data.outcomes import Outcomes
+from llmtriage_train.data.splits import stable_split
 
 MIRROR = Path(__file__).resolve().parents[1] / "fixtures" / "mirror"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmtriage_train.outcomes import (
+from llmtriage_train.data.outcomes import (
     Outcomes,
     OutcomesError,
     _fallback_last_user_text,

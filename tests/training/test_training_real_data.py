@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmtriage_train.datasets import data_root, verify
-from llmtriage_train.generalisation.tasks import load_tasks
-from llmtriage_train.loaders import (
+from llmtriage_train.data.datasets import data_root, verify
+from llmtriage_train.data.loaders import (
     STRONG,
     WEAK,
     cheapest_and_strongest,
@@ -28,6 +27,7 @@ from llmtriage_train.loaders import (
     load_mt_bench,
     load_mt_bench_answers,
 )
+from llmtriage_train.generalisation.tasks import load_tasks
 
 
 def _real_root() -> Path:
@@ -118,7 +118,7 @@ def test_llmrouter_facts(root: Path) -> None:
     info = llmrouter_models(root)
     assert len(info) == 14 and set(o.models) <= set(info)
     assert cheapest_and_strongest(o, info) == ("gemma-2-9b-it", "llama-3.1-nemotron-51b-instruct")
-    from llmtriage_train.routing_sets import price_tiers
+    from llmtriage_train.data.routing_sets import price_tiers
 
     cheap, dear = price_tiers(o, info)
     # $0.20–0.40 per million tokens in+out vs $1.80; ChatQA-1.5-70B costs $1.80 but

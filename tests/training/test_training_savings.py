@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmtriage_train.loaders import STRONG, WEAK
-from llmtriage_train.pricing import conversation_tokens, cost_usd
-from llmtriage_train.savings import (
+from llmtriage_train.data.loaders import STRONG, WEAK
+from llmtriage_train.savings.measure import (
     STRATEGIES,
     Bench,
     Decision,
@@ -22,6 +21,7 @@ from llmtriage_train.savings import (
     pareto,
     write_report,
 )
+from llmtriage_train.savings.pricing import conversation_tokens, cost_usd
 
 
 def a(*xs: float) -> np.ndarray:

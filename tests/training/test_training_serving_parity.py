@@ -11,10 +11,10 @@ from llmtriage.embedding.hashing import HashingEmbedder
 from llmtriage.scoring import Scorer
 from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import Thresholds
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.export import export_artifact
-from llmtriage_train.featurize import Scaling, raw_features
-from llmtriage_train.fit import LinearHeads, combine
+from llmtriage_train.features.embed_cache import EmbeddingCache
+from llmtriage_train.features.featurize import Scaling, raw_features
+from llmtriage_train.model.export import export_artifact
+from llmtriage_train.model.fit import LinearHeads, combine
 
 PROMPTS = [
     "What is 2 + 2?",

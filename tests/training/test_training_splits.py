@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmtriage_train.splits import stable_split
+from llmtriage_train.data.splits import stable_split
 
 
 def test_same_prompt_always_lands_on_the_same_side() -> None:

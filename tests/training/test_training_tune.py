@@ -33,9 +33,9 @@ from llmtriage.scoring.score_log import (
     score_bin,
 )
 from llmtriage.store import KeySpace, MemoryStore
-from llmtriage_train import tune
-from llmtriage_train.tune import Target, choose_cutpoints, parse_target
-from llmtriage_train.tune_cli import run_traffic
+from llmtriage_train.tuning import tune
+from llmtriage_train.tuning.cli import run_traffic
+from llmtriage_train.tuning.tune import Target, choose_cutpoints, parse_target
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -241,7 +241,7 @@ def test_folds_are_stratified_and_keep_repeated_prompts_together() -> None:
 
 
 def test_plan_without_split_uses_the_fixed_hash_split() -> None:
-    from llmtriage_train.splits import stable_split
+    from llmtriage_train.data.splits import stable_split
 
     prompts = [f"question number {i}" for i in range(300)]
     plan = tune.plan_rows(prompts, [None] * 300)
@@ -470,7 +470,7 @@ def scorer() -> Scorer:
 def test_tuned_thresholds_hit_target_on_held_out_benchmark(
     benchmark: str, target: str, scorer: Scorer
 ) -> None:
-    from llmtriage_train.routing_sets import benchmark_set
+    from llmtriage_train.data.routing_sets import benchmark_set
 
     try:
         rs = benchmark_set(benchmark)

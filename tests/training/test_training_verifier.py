@@ -9,9 +9,9 @@ import pytest
 
 from llmtriage.cascade.verifier import Verifier
 from llmtriage.embedding.hashing import HashingEmbedder
-from llmtriage_train import metrics
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.verifier import (
+from llmtriage_train.evaluation import metrics
+from llmtriage_train.features.embed_cache import EmbeddingCache
+from llmtriage_train.verifier.train import (
     Examples,
     escalation_curve,
     evaluate,
@@ -102,9 +102,9 @@ def test_evaluate_reports_auc_per_source() -> None:
 
 @pytest.mark.slow
 def test_train_on_a_real_subset(tmp_path: Path) -> None:
-    from llmtriage_train.datasets import DataError, data_root
-    from llmtriage_train.distill import DEFAULT_DIR, ensure_static_embedder
-    from llmtriage_train.verifier import train
+    from llmtriage_train.data.datasets import DataError, data_root
+    from llmtriage_train.features.distill import DEFAULT_DIR, ensure_static_embedder
+    from llmtriage_train.verifier.train import train
 
     if not (DEFAULT_DIR / "model.safetensors").is_file():
         pytest.skip("static embedder not built (make train)")

@@ -5,7 +5,7 @@ Only needed when a pin changes: the committed manifest is the source of truth fo
 `SHA256SUMS` file (`<sha256>  ./<path>` per line); each checksum is re-computed from the
 file, so a stale SHA256SUMS is caught here rather than at `make data` time.
 
-    LLMTRIAGE_DATA_MIRROR=/path/to/mirror python -m llmtriage_train.build_manifest
+    LLMTRIAGE_DATA_MIRROR=/path/to/mirror python -m llmtriage_train.data.build_manifest
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llmtriage_train.datasets import DEFAULT_MANIFEST, mirror_from_env, sha256_file
+from llmtriage_train.data.datasets import DEFAULT_MANIFEST, mirror_from_env, sha256_file
 
 ROUTELLM = ("lm-sys/RouteLLM", "0b64fdafe049e596a3f5657c219329f24af24198", "Apache-2.0")
 LLMROUTER = ("ulab-uiuc/LLMRouter", "4e7a796942ce26e9d5f2b93191c7c2585c99c2e3", "MIT")
@@ -79,7 +79,7 @@ def build(mirror: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmtriage_train.build_manifest")
+    parser = argparse.ArgumentParser(prog="python -m llmtriage_train.data.build_manifest")
     parser.add_argument("--mirror", type=Path, default=None, help="default: $LLMTRIAGE_DATA_MIRROR")
     parser.add_argument("--out", type=Path, default=DEFAULT_MANIFEST)
     args = parser.parse_args(argv)

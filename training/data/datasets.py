@@ -7,8 +7,8 @@ checked against its sha256 before it appears under its final name: it is written
 temporary name beside the target and renamed only when the checksum matches, so an
 interrupted or corrupt fetch never leaves a bad file where loaders would read it.
 
-    python -m llmtriage_train.datasets materialise [--dest DIR] [--manifest FILE]
-    python -m llmtriage_train.datasets verify [--dest DIR] [--manifest FILE]
+    python -m llmtriage_train.data.datasets materialise [--dest DIR] [--manifest FILE]
+    python -m llmtriage_train.data.datasets verify [--dest DIR] [--manifest FILE]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MANIFEST = REPO_ROOT / "data" / "manifest.json"
 DEFAULT_DEST = REPO_ROOT / "data" / "raw"
 MIRROR_ENV = "LLMTRIAGE_DATA_MIRROR"
@@ -208,7 +208,7 @@ def verify(dest: Path = DEFAULT_DEST, *, manifest: Path = DEFAULT_MANIFEST) -> l
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmtriage_train.datasets")
+    parser = argparse.ArgumentParser(prog="python -m llmtriage_train.data.datasets")
     parser.add_argument("command", choices=["materialise", "verify"])
     parser.add_argument("--dest", type=Path, default=None, help="default: data/raw")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)

@@ -21,9 +21,9 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from llmtriage_train.datasets import DataError, data_root
-from llmtriage_train.outcomes import Outcomes
-from llmtriage_train.splits import stable_split
+from llmtriage_train.data.datasets import DataError, data_root
+from llmtriage_train.data.outcomes import Outcomes
+from llmtriage_train.data.splits import stable_split
 
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG = "gpt-4-1106-preview"

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from llmtriage_train.loaders import (
+from llmtriage_train.data.loaders import (
     STRONG,
     WEAK,
     cheapest_and_strongest,
     llmrouter_models,
     load_benchmark,
 )
-from llmtriage_train.outcomes import Outcomes, OutcomesError
+from llmtriage_train.data.outcomes import Outcomes, OutcomesError
 
 F64 = npt.NDArray[np.float64]
 
@@ -162,7 +162,7 @@ def benchmark_set(name: str, root: Path | None = None, *, tiers: bool = False) -
     """A benchmark's routing set. `tiers=True` makes LLMRouter learn its price tiers."""
     outcomes = load_benchmark(name, root)
     if name == "llmrouter":
-        from llmtriage_train.datasets import data_root
+        from llmtriage_train.data.datasets import data_root
 
         info = llmrouter_models(root or data_root())
         weak, strong = cheapest_and_strongest(outcomes, info)

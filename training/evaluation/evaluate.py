@@ -9,9 +9,9 @@ import numpy as np
 from tqdm import tqdm
 
 from llmtriage.scoring import Scorer
-from llmtriage_train import metrics
-from llmtriage_train.report import ROUTELLM_BEST, format_table, write_report
-from llmtriage_train.routing_sets import RoutingSet, mark_seen_test_rows
+from llmtriage_train.data.routing_sets import RoutingSet, mark_seen_test_rows
+from llmtriage_train.evaluation import metrics
+from llmtriage_train.evaluation.report import ROUTELLM_BEST, format_table, write_report
 
 Results = dict[str, tuple[metrics.RoutingMetrics, metrics.RoutingCurves]]
 

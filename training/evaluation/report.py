@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from llmtriage_train.metrics import RoutingCurves, RoutingMetrics
+from llmtriage_train.evaluation.metrics import RoutingCurves, RoutingMetrics
 
 # Best router per benchmark in RouteLLM (Ong et al. 2024, arXiv 2406.18665, with data
 # augmentation). Shares are fractions: cpt50 = 0.354 means 35.4% strong calls.

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from llmtriage.scoring.features import LexicalSpec, lexical_counts, stat_products, stats_matrix
 from llmtriage.text import truncate
-from llmtriage_train.embed_cache import EmbeddingCache
+from llmtriage_train.features.embed_cache import EmbeddingCache
 
 F32 = npt.NDArray[np.float32]
 

@@ -38,7 +38,7 @@ def fit_calibration(difficulty: np.ndarray, quality: np.ndarray) -> ModelCalibra
     import scipy.sparse as sp  # optional until used: scikit-learn behind fit_heads
 
     from llmtriage.scoring.manifest import ModelCalibration
-    from llmtriage_train.fit import fit_heads
+    from llmtriage_train.model.fit import fit_heads
 
     heads = fit_heads(sp.csr_matrix(-difficulty[:, None]), [("m", quality)], c=100.0, tol=1e-6)
     return ModelCalibration(slope=float(heads.coef[0, 0]), intercept=float(heads.intercept[0]))
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: `llmtriage serve` loads this module to register it
     from llmtriage.scoring import Scorer
     from llmtriage.scoring.artifact import read_manifest, save_manifest
-    from llmtriage_train import metrics
-    from llmtriage_train.outcomes import OutcomesError, read_outcomes
+    from llmtriage_train.data.outcomes import OutcomesError, read_outcomes
+    from llmtriage_train.evaluation import metrics
 
     manifest = read_manifest(args.model)
     if manifest.label.kind != "difficulty":

@@ -22,9 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from llmtriage.embedding.transformer import TransformerEmbedder
-from llmtriage_train.datasets import DataError, data_root
-from llmtriage_train.distill import ensure_static_embedder
-from llmtriage_train.embed_cache import EmbeddingCache
+from llmtriage_train.data.datasets import DataError, data_root
+from llmtriage_train.features.distill import ensure_static_embedder
+from llmtriage_train.features.embed_cache import EmbeddingCache
 from llmtriage_train.generalisation.baselines import BASELINES, baseline_scores
 from llmtriage_train.generalisation.default_model import evaluated_pairs, loto_dict
 from llmtriage_train.generalisation.loto import (

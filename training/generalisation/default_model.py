@@ -22,10 +22,16 @@ from llmtriage.embedding import Embedder
 from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import DataRef, ModelCalibration, Thresholds
 from llmtriage.scoring.novelty import NoveltyModel
-from llmtriage_train import metrics
-from llmtriage_train.crossval import fold_ids
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.export import export_artifact
+from llmtriage_train.data.loaders import (
+    STRONG,
+    WEAK,
+    cheapest_and_strongest,
+    llmrouter_models,
+    load_llmrouter,
+)
+from llmtriage_train.data.splits import stable_split
+from llmtriage_train.evaluation import metrics
+from llmtriage_train.features.embed_cache import EmbeddingCache
 from llmtriage_train.generalisation.loto import (
     N_BUCKETS,
     Bank,
@@ -40,15 +46,9 @@ from llmtriage_train.generalisation.loto import (
 from llmtriage_train.generalisation.novelty_fit import fit_novelty
 from llmtriage_train.generalisation.recipe import DEFAULT, Recipe
 from llmtriage_train.generalisation.tasks import TaskTable
-from llmtriage_train.loaders import (
-    STRONG,
-    WEAK,
-    cheapest_and_strongest,
-    llmrouter_models,
-    load_llmrouter,
-)
-from llmtriage_train.splits import stable_split
-from llmtriage_train.thresholds import operating_points
+from llmtriage_train.model.crossval import fold_ids
+from llmtriage_train.model.export import export_artifact
+from llmtriage_train.model.thresholds import operating_points
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

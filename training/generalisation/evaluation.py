@@ -15,7 +15,7 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
-from llmtriage_train import metrics
+from llmtriage_train.evaluation import metrics
 
 F64 = npt.NDArray[np.float64]
 MIN_GAP = 0.05

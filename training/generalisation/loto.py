@@ -20,14 +20,8 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import Ridge
 
 from llmtriage.scoring.features import LexicalSpec
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.featurize import RawFeatures, Scaling, raw_features
-from llmtriage_train.fit import (
-    LinearHeads,
-    balanced_weights,
-    combine,
-    fit_heads,
-)
+from llmtriage_train.features.embed_cache import EmbeddingCache
+from llmtriage_train.features.featurize import RawFeatures, Scaling, raw_features
 from llmtriage_train.generalisation.difficulty import mean_difficulty, rasch_difficulty
 from llmtriage_train.generalisation.evaluation import (
     PairScorer,
@@ -38,6 +32,12 @@ from llmtriage_train.generalisation.evaluation import (
 from llmtriage_train.generalisation.novelty_fit import fit_novelty
 from llmtriage_train.generalisation.recipe import Recipe
 from llmtriage_train.generalisation.tasks import TaskTable
+from llmtriage_train.model.fit import (
+    LinearHeads,
+    balanced_weights,
+    combine,
+    fit_heads,
+)
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

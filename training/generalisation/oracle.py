@@ -13,7 +13,7 @@ import sys
 import numpy as np
 from scipy.special import expit
 
-from llmtriage_train.datasets import DataError
+from llmtriage_train.data.datasets import DataError
 from llmtriage_train.generalisation.difficulty import fit_rasch_rows
 from llmtriage_train.generalisation.evaluation import score_source
 from llmtriage_train.generalisation.tasks import TaskTable, load_tasks

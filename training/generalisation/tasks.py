@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from llmtriage_train.datasets import DataError, data_root
+from llmtriage_train.data.datasets import DataError, data_root
+from llmtriage_train.data.loaders import load_gsm8k, load_llmrouter, load_mmlu, load_mt_bench
+from llmtriage_train.data.outcomes import Outcomes
+from llmtriage_train.data.splits import stable_split
 from llmtriage_train.generalisation.normalise import dedup_key, strip_wrappers
-from llmtriage_train.loaders import load_gsm8k, load_llmrouter, load_mmlu, load_mt_bench
-from llmtriage_train.outcomes import Outcomes
-from llmtriage_train.splits import stable_split
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -17,8 +17,8 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from llmtriage_train import metrics
-from llmtriage_train.fit import (
+from llmtriage_train.evaluation import metrics
+from llmtriage_train.model.fit import (
     LinearHeads,
     balanced_weights,
     combine,

@@ -28,8 +28,8 @@ from llmtriage.scoring.manifest import (
     WeightsRef,
 )
 from llmtriage.scoring.novelty import NoveltyModel
-from llmtriage_train.featurize import Scaling
-from llmtriage_train.fit import LinearHeads
+from llmtriage_train.features.featurize import Scaling
+from llmtriage_train.model.fit import LinearHeads
 
 LABEL_TEXT = {
     "gain": "two heads: P(strong model good), P(weak model good); "

@@ -25,8 +25,11 @@ from tqdm import tqdm
 from llmtriage.embedding import Embedder
 from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import DataRef, Thresholds
-from llmtriage_train import metrics
-from llmtriage_train.crossval import (
+from llmtriage_train.data.routing_sets import SEEN, RoutingSet, mark_seen_test_rows
+from llmtriage_train.evaluation import metrics
+from llmtriage_train.features.embed_cache import EmbeddingCache
+from llmtriage_train.features.featurize import RawFeatures, Scaling, raw_features
+from llmtriage_train.model.crossval import (
     FIT_TOL,
     TOL,
     Candidate,
@@ -35,12 +38,9 @@ from llmtriage_train.crossval import (
     fit_candidate,
     fold_ids,
 )
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.export import data_checksum, export_artifact
-from llmtriage_train.featurize import RawFeatures, Scaling, raw_features
-from llmtriage_train.fit import combine
-from llmtriage_train.routing_sets import SEEN, RoutingSet, mark_seen_test_rows
-from llmtriage_train.thresholds import operating_points
+from llmtriage_train.model.export import data_checksum, export_artifact
+from llmtriage_train.model.fit import combine
+from llmtriage_train.model.thresholds import operating_points
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

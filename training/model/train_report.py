@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmtriage_train.report import ROUTELLM_BEST
+from llmtriage_train.evaluation.report import ROUTELLM_BEST
 
 TARGETS = {"mmlu": 0.68, "gsm8k": 0.65}
 

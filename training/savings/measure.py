@@ -13,7 +13,7 @@ the strong model's, then measured on TEST. Train rows are scored out-of-fold (bo
 artifacts were fit on them; in-sample scores made thresholds far too optimistic).
 
 Cost per request = cheap-call cost if the cheap model is called + strong-call cost if
-the strong model is called (training/pricing.py); a cascade pays the cheap call on every
+the strong model is called (training/savings/pricing.py); a cascade pays the cheap call on every
 request and both calls on an escalated one; the verifier's CPU time is counted as 0.
 
 This module loads the benchmarks and runs the whole; the strategies and their measurement
@@ -32,16 +32,16 @@ import numpy as np
 from llmtriage.cascade.artifact import read_verifier_manifest
 from llmtriage.embedding import Embedder
 from llmtriage.scoring.artifact import read_manifest
-from llmtriage_train.datasets import data_root
-from llmtriage_train.distill import ensure_static_embedder
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.evaluate import score_set
+from llmtriage_train.data.datasets import data_root
+from llmtriage_train.data.loaders import WEAK
+from llmtriage_train.data.routing_sets import benchmark_set
+from llmtriage_train.evaluation.evaluate import score_set
+from llmtriage_train.features.distill import ensure_static_embedder
+from llmtriage_train.features.embed_cache import EmbeddingCache
 from llmtriage_train.generalisation.default_model import evaluated_pairs, out_of_fold_scores
 from llmtriage_train.generalisation.tasks import load_tasks
-from llmtriage_train.loaders import WEAK
-from llmtriage_train.pricing import COSTS, TokenCounter
-from llmtriage_train.routing_sets import benchmark_set
-from llmtriage_train.savings_report import (
+from llmtriage_train.savings.pricing import COSTS, TokenCounter
+from llmtriage_train.savings.report import (
     COLORS,
     METHOD,
     PRACTITIONER_RANGES,
@@ -57,7 +57,7 @@ from llmtriage_train.savings_report import (
     verifier_markdown,
     write_report,
 )
-from llmtriage_train.savings_strategies import (
+from llmtriage_train.savings.strategies import (
     CHARS_PER_TOKEN,
     CODE_PATTERN,
     F64,
@@ -77,7 +77,7 @@ from llmtriage_train.savings_strategies import (
     pareto,
     rule_inputs,
 )
-from llmtriage_train.verifier import held_out_confidence, load_examples, mt_bench_questions
+from llmtriage_train.verifier.train import held_out_confidence, load_examples, mt_bench_questions
 
 __all__ = [
     "BENCHMARKS",
@@ -141,8 +141,8 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
     """Out-of-fold scores of the served classifier's recipe on its training rows, keyed
     "<benchmark>:<prompt>": the classifier has seen every train row, so its own scores
     there are in-sample (GSM8K: ~97 % train vs ~75 % test quality at one threshold)."""
-    from llmtriage_train.crossval import Candidate
-    from llmtriage_train.pipeline import TrainOptions, pool, select
+    from llmtriage_train.model.crossval import Candidate
+    from llmtriage_train.model.pipeline import TrainOptions, pool, select
 
     manifest = read_manifest(scorer_dir)
     if manifest.label.kind == "difficulty":
@@ -236,7 +236,10 @@ def savings_table(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Measure quality and cost of every strategy.")
+    parser = argparse.ArgumentParser(
+        prog="python -m llmtriage_train.savings",
+        description="Measure quality and cost of every strategy.",
+    )
     parser.add_argument("--scorer", type=Path, default=Path("models/default"))
     parser.add_argument("--verifier", type=Path, default=Path("models/verifier"))
     parser.add_argument("--out", type=Path, default=Path("docs/savings.md"))

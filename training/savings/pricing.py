@@ -35,10 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from llmtriage.cascade.executor import Price
-from llmtriage_train.distill import DEFAULT_DIR as EMBEDDER_DIR
-from llmtriage_train.loaders import STRONG, WEAK, load_gsm8k_responses, load_mt_bench_answers
-from llmtriage_train.routing_sets import RoutingSet
-from llmtriage_train.verifier import mt_bench_questions
+from llmtriage_train.data.loaders import STRONG, WEAK, load_gsm8k_responses, load_mt_bench_answers
+from llmtriage_train.data.routing_sets import RoutingSet
+from llmtriage_train.features.distill import DEFAULT_DIR as EMBEDDER_DIR
+from llmtriage_train.verifier.train import mt_bench_questions
 
 F64 = npt.NDArray[np.float64]
 

@@ -3,7 +3,7 @@
 A strategy is a family of configurations (`Strategy.grid`) and a rule that turns one
 configuration into which model each request calls (`Strategy.decide`). `measure` picks
 the cheapest configuration reaching TARGET of the strong model's quality on train and
-measures it on test. Entry point and method: training/savings.py.
+measures it on test. Entry point and method: training/savings/measure.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from llmtriage_train import metrics
+from llmtriage_train.evaluation import metrics
 
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]

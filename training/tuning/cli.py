@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from llmtriage_train.tune import parse_target
+    from llmtriage_train.tuning.tune import parse_target
 
     target = parse_target(args.target)
     if args.write and args.write != "manifest" and not args.write.endswith((".yaml", ".yml")):
@@ -128,10 +128,10 @@ def _run_data(args: argparse.Namespace, target: Any) -> int:
     from llmtriage.scoring import Scorer
     from llmtriage.scoring.artifact import read_manifest, sha256_file
     from llmtriage.scoring.score_log import ScoreHistogram
-    from llmtriage_train import tune
-    from llmtriage_train.evaluate import score_set
-    from llmtriage_train.export import data_checksum
-    from llmtriage_train.outcomes import OutcomesError, read_outcomes
+    from llmtriage_train.data.outcomes import OutcomesError, read_outcomes
+    from llmtriage_train.evaluation.evaluate import score_set
+    from llmtriage_train.model.export import data_checksum
+    from llmtriage_train.tuning import tune
 
     manifest = read_manifest(args.model)
     tiers, models = _tiers_and_models(args, manifest.thresholds.tiers)
@@ -271,8 +271,8 @@ def _reference(args: argparse.Namespace, manifest: Any) -> Any:
 
     if args.data:
         from llmtriage.scoring import Scorer
-        from llmtriage_train.evaluate import score_set
-        from llmtriage_train.outcomes import OutcomesError, read_outcomes
+        from llmtriage_train.data.outcomes import OutcomesError, read_outcomes
+        from llmtriage_train.evaluation.evaluate import score_set
 
         try:
             outcomes = read_outcomes(args.data)

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from llmtriage.errors import InputError
-from llmtriage_train.metrics import BootstrapCI, bootstrap_ci
-from llmtriage_train.splits import stable_split
-from llmtriage_train.tune_search import EPS, F64, I64, Target, Tuned, choose_cutpoints
+from llmtriage_train.data.splits import stable_split
+from llmtriage_train.evaluation.metrics import BootstrapCI, bootstrap_ci
+from llmtriage_train.tuning.search import EPS, F64, I64, Target, Tuned, choose_cutpoints
 
 MIN_ROWS = 20
 TUNE_SALT = "llmtriage-tune"  # cross-fitting folds; independent of the train/test salt
@@ -270,7 +270,7 @@ def trained_on(
 ) -> Callable[[I64], bool]:
     """Whether rows are exactly an artifact's training rows: the manifest keeps a checksum
     of each training set over (prompt, weak, strong), here the cheapest and top tier."""
-    from llmtriage_train.export import data_checksum  # training-only import, kept local
+    from llmtriage_train.model.export import data_checksum  # training-only import, kept local
 
     def seen(rows: I64) -> bool:
         picked = [prompts[i] for i in rows]

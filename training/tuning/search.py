@@ -6,7 +6,7 @@ happens to be in the sample). Two tiers: all n + 1 places, exactly. More tiers: 
 ordered combination of 41 score quantiles, then coordinate refinement at full resolution
 (two passes over each cut with the others fixed). Prefix sums make each candidate O(tiers).
 Without prices, tier i costs i units (so "lowest cost" = fewest calls up the ladder).
-Targets and the held-out protocol: training/tune.py.
+Targets and the held-out protocol: training/tuning/tune.py.
 """
 
 from __future__ import annotations

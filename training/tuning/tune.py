@@ -22,7 +22,7 @@ held-out evaluation and report in tune_eval.py; this module re-exports their pub
 
 from __future__ import annotations
 
-from llmtriage_train.tune_eval import (
+from llmtriage_train.tuning.held_out import (
     FOLDS,
     MIN_ROWS,
     TUNE_SALT,
@@ -44,7 +44,7 @@ from llmtriage_train.tune_eval import (
     trained_on,
     tune_rows,
 )
-from llmtriage_train.tune_search import (
+from llmtriage_train.tuning.search import (
     GRID_QUANTILES,
     TARGETS,
     Picker,

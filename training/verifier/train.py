@@ -37,16 +37,16 @@ from llmtriage.embedding import Embedder
 from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import DataRef, EmbedderRef, LexicalRef, WeightsRef
 from llmtriage.text import DEFAULT_MAX_CHARS, truncate
-from llmtriage_train import metrics
-from llmtriage_train.crossval import fold_ids
-from llmtriage_train.datasets import data_root
-from llmtriage_train.distill import DEFAULT_DIR as EMBEDDER_DIR
-from llmtriage_train.distill import ensure_static_embedder
-from llmtriage_train.embed_cache import EmbeddingCache
-from llmtriage_train.export import library_versions
-from llmtriage_train.featurize import fit_idf, raw_features, tfidf_matrix
-from llmtriage_train.fit import LinearHeads, fit_heads
-from llmtriage_train.loaders import WEAK, load_gsm8k_responses, load_mt_bench_answers
+from llmtriage_train.data.datasets import data_root
+from llmtriage_train.data.loaders import WEAK, load_gsm8k_responses, load_mt_bench_answers
+from llmtriage_train.evaluation import metrics
+from llmtriage_train.features.distill import DEFAULT_DIR as EMBEDDER_DIR
+from llmtriage_train.features.distill import ensure_static_embedder
+from llmtriage_train.features.embed_cache import EmbeddingCache
+from llmtriage_train.features.featurize import fit_idf, raw_features, tfidf_matrix
+from llmtriage_train.model.crossval import fold_ids
+from llmtriage_train.model.export import library_versions
+from llmtriage_train.model.fit import LinearHeads, fit_heads
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -357,7 +357,9 @@ def train(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m llmtriage_train.verifier", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", type=Path, default=Path("models/verifier"))
     parser.add_argument("--data", type=Path, default=None, help="data root (default: data_root())")
     args = parser.parse_args(argv)

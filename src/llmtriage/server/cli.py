@@ -65,6 +65,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
     """uvicorn's options for these settings (the tests serve with the same ones)."""
+    # Imported here: protocol subclasses uvicorn's, the optional 'serve' extra, and
+    # `llmtriage --help` should not pay for loading it.
     from llmtriage.server import protocol
 
     return {
@@ -80,6 +82,8 @@ def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
 
 
 def _single_app(settings: ServeSettings) -> Any:
+    # Imported here: the app needs fastapi (the optional 'serve' extra) and the scorer
+    # numpy and the embedder; other CLI commands start without either.
     from llmtriage.scoring import Scorer
     from llmtriage.server.app import create_service
 

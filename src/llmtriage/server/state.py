@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 
 from llmtriage.scoring import Scorer
 from llmtriage.server.metrics import Metrics
 from llmtriage.server.settings import ServeSettings
+from llmtriage.server.telemetry import Telemetry
 from llmtriage.store.aggregates import Aggregates
 from llmtriage.store.base import Store
 from llmtriage.store.decision_cache import CacheScope, DecisionCache
 from llmtriage.store.keys import KeySpace
-
-if TYPE_CHECKING:  # telemetry imports this module
-    from llmtriage.server.telemetry import Telemetry
 
 STATE_KEY = "llmtriage"
 
@@ -72,3 +70,11 @@ def app_state(app: FastAPI) -> AppState:
 
 def request_state(request: Request) -> AppState:
     return cast(AppState, getattr(request.app.state, STATE_KEY))
+
+
+def request_telemetry(request: Request) -> Telemetry | None:
+    """The app's telemetry; None in apps built without `create_app` (proxy-only tests)."""
+    state = getattr(request.app.state, STATE_KEY, None)
+    if not isinstance(state, AppState) or state.shared is None:
+        return None
+    return state.shared.telemetry

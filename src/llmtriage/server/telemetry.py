@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastapi import Request
-
 from llmtriage.execution.served import CascadeInfo
 from llmtriage.providers.types import Usage
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
@@ -34,7 +32,6 @@ from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
 from llmtriage.scoring.score_log import record_score
 from llmtriage.server.metrics import Metrics
-from llmtriage.server.state import STATE_KEY, AppState
 from llmtriage.store.aggregates import Aggregates
 from llmtriage.store.keys import KeySpace
 
@@ -174,10 +171,6 @@ class CallTelemetry:
         return info.cheap_decision
 
 
-def call_telemetry(request: Request, config: RoutingConfig) -> CallTelemetry:
-    return CallTelemetry(telemetry_of(request), config)
-
-
 def baseline_deployment(config: RoutingConfig) -> DeploymentConfig:
     """The strongest tier's first deployment: what savings are measured against."""
     return config.tiers[-1].deployments[0]
@@ -231,11 +224,3 @@ def stats_view(totals: Mapping[str, float]) -> dict[str, Any]:
 def _rate(hits: float, misses: float) -> float | None:
     total = hits + misses
     return None if total == 0 else hits / total
-
-
-def telemetry_of(request: Request) -> Telemetry | None:
-    """The app's telemetry; None in apps built without `create_app` (proxy-only tests)."""
-    state = getattr(request.app.state, STATE_KEY, None)
-    if not isinstance(state, AppState) or state.shared is None:
-        return None
-    return state.shared.telemetry

@@ -10,8 +10,8 @@ import numpy as np
 from llmtriage.cli import main
 from llmtriage.embedding.hashing import HashingEmbedder
 from llmtriage.scoring import Scorer
+from llmtriage_train.data.loaders import STRONG, WEAK
 from llmtriage_train.generalisation.default_model import train_default
-from llmtriage_train.loaders import STRONG, WEAK
 from tests.training.generalisation.test_default_model_artifact import _prompts, _table
 
 

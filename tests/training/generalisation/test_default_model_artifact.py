@@ -9,12 +9,12 @@ import numpy as np
 
 from llmtriage.embedding.hashing import HashingEmbedder
 from llmtriage.scoring import Scorer
-from llmtriage_train.embed_cache import EmbeddingCache
+from llmtriage_train.data.loaders import STRONG, WEAK
+from llmtriage_train.features.embed_cache import EmbeddingCache
 from llmtriage_train.generalisation.default_model import pair_scores, train_default
 from llmtriage_train.generalisation.loto import build_bank, fit
 from llmtriage_train.generalisation.recipe import DEFAULT
 from llmtriage_train.generalisation.tasks import SourceRows, stack
-from llmtriage_train.loaders import STRONG, WEAK
 
 WORDS = ["apple", "river", "stone", "cloud", "seven", "theorem", "bridge", "market", "signal"]
 

@@ -87,8 +87,8 @@ from llmtriage.server.errors import (
     error_responses,
 )
 from llmtriage.server.routes.score import parse_json_body
-from llmtriage.server.state import STATE_KEY, AppState
-from llmtriage.server.telemetry import CallTelemetry, call_telemetry
+from llmtriage.server.state import STATE_KEY, AppState, request_telemetry
+from llmtriage.server.telemetry import CallTelemetry
 from llmtriage.service import RoutingService, open_routing
 from llmtriage.store.decision_cache import ScopedCache
 
@@ -332,7 +332,7 @@ UPSTREAM_ERRORS = {
     responses=error_responses(BODY_ERRORS, CHAT_ERRORS, UPSTREAM_ERRORS),
 )
 async def chat_completions(body: ChatRequest, request: Request, service: Routing) -> Response:
-    seen = call_telemetry(request, service.config)
+    seen = CallTelemetry(request_telemetry(request), service.config)
     if body.stream:
         stream = await service.stream(body, request.headers)
         await seen.decided(stream.decision)
@@ -430,7 +430,7 @@ async def _sse(
 async def route(body: ChatRequest, request: Request, service: Routing) -> JSONResponse:
     """The decision for a chat-completions body, without calling any model."""
     decision = await service.decide(body, request.headers)
-    await call_telemetry(request, service.config).decided(decision)
+    await CallTelemetry(request_telemetry(request), service.config).decided(decision)
     return JSONResponse(decision.to_dict(), headers=decision_headers(decision))
 
 
