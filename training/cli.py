@@ -220,12 +220,12 @@ def run_train(args: argparse.Namespace) -> int:
         extra={"embedder": args.embedder, "llmrouter_labels": args.llmrouter_labels},
     )
     summary = train(sets, embedder, embedder_dir, opts)
-    summary["timings"]["total_s"] = time.perf_counter() - start
+    summary.timings["total_s"] = time.perf_counter() - start
     report = render(summary, model_dir=str(args.out))
     (args.out / "report.md").write_text(report, encoding="utf-8")
-    (args.out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "training_summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     print(report)
-    print(f"artifact written to {args.out} in {summary['timings']['total_s']:.0f} s")
+    print(f"artifact written to {args.out} in {summary.timings['total_s']:.0f} s")
     return 0
 
 

@@ -60,4 +60,4 @@ def test_train_fits_the_artifact_and_leave_one_out_at_the_fit_tolerance(
     )
     summary = pipeline.train(sets, HashingEmbedder(), None, opts)
     assert seen == [FIT_TOL] * 3  # the exported model, then one fit per benchmark left out
-    assert summary["leave_one_benchmark_out"].keys() == {"x", "y"}
+    assert summary.left_out.keys() == {"x", "y"}

@@ -23,6 +23,7 @@ from llmtriage_train.data.routing_sets import (
 from llmtriage_train.model.crossval import Candidate, fit_candidate
 from llmtriage_train.model.fit import LinearHeads, fit_heads, head_targets
 from llmtriage_train.model.pipeline import TrainOptions, train
+from llmtriage_train.model.summary import LearnedFrom
 
 MIRROR = Path(__file__).resolve().parents[1] / "fixtures" / "mirror"
 
@@ -159,11 +160,11 @@ def test_pipeline_learns_targets_but_reports_the_evaluated_pair(tmp_path: Path) 
         out=tmp_path / "m", candidates=(Candidate("gain", 1.0),), jobs=1, lobo=False
     )
     summary = train([rs], HashingEmbedder(), None, opts)
-    assert summary["learned_from"] == {"x": {"evaluated": "w vs s", "learned": "tier-w vs tier-s"}}
-    (cv,) = summary["selection"]
+    assert summary.learned_from == {"x": LearnedFrom("w vs s", "tier-w vs tier-s")}
+    (cv,) = summary.selection
     # half the prompts gain: a perfect ranking scores APGR 0.75, a reversed one 0.25
-    assert cv["cv_apgr_per_benchmark"]["x"] > 0.7  # against the learnt labels
-    assert summary["held_out"]["x"]["apgr"] < 0.3  # against the evaluated pair
+    assert cv.per_benchmark["x"] > 0.7  # against the learnt labels
+    assert summary.held_out["x"].metrics.apgr < 0.3  # against the evaluated pair
     manifest = (tmp_path / "m" / "manifest.json").read_text()
     assert "tier-s" in manifest
 
@@ -221,8 +222,9 @@ def test_evaluation_skips_held_out_prompts_trained_on_elsewhere(tmp_path: Path) 
     )
     opts = TrainOptions(out=tmp_path / "m", candidates=(Candidate("gain", 1.0),), jobs=1)
     summary = train([a, b, c], HashingEmbedder(), None, opts)
-    assert summary["held_out_seen"] == {"b": 50}
-    assert "b" not in summary["held_out"]  # nothing of b's test split is new
-    assert summary["held_out"]["c"]["n"] == 30
+    assert summary.held_out_seen == {"b": 50}
+    assert "b" not in summary.held_out  # nothing of b's test split is new
+    assert summary.held_out["c"].metrics.n == 30
     # a and b share 50 prompts: left out, each is scored on the 150 the others lack
-    assert summary["leave_one_benchmark_out_n"] == {"a": n - 50, "b": n - 50, "c": n}
+    assert {k: r.n for k, r in summary.left_out.items()} == {"a": n - 50, "b": n - 50, "c": n}
+    assert summary.to_dict()["leave_one_benchmark_out_n"] == {"a": n - 50, "b": n - 50, "c": n}

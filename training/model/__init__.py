@@ -5,7 +5,8 @@
 * ``thresholds``    `operating_points`: cut-points from out-of-fold scores
 * ``export``        `export_artifact`: the pickle-free serving artifact
 * ``pipeline``      `train`, `TrainOptions`: `llmtriage train --data/--candidates`
-* ``train_report``  `render`: models/<name>/report.md from the training summary
+* ``summary``       `TrainSummary`: what `pipeline.train` measured, typed
+* ``train_report``  `render`: models/<name>/report.md from a `TrainSummary`
 """
 
-__all__ = ["crossval", "export", "fit", "pipeline", "thresholds", "train_report"]
+__all__ = ["crossval", "export", "fit", "pipeline", "summary", "thresholds", "train_report"]

@@ -40,6 +40,15 @@ from llmtriage_train.model.crossval import (
 )
 from llmtriage_train.model.export import data_checksum, export_artifact
 from llmtriage_train.model.fit import combine
+from llmtriage_train.model.summary import (
+    HeadCalibration,
+    HeldOut,
+    LearnedFrom,
+    LeftOut,
+    Reliability,
+    Selection,
+    TrainSummary,
+)
 from llmtriage_train.model.thresholds import operating_points
 
 F64 = npt.NDArray[np.float64]
@@ -177,7 +186,7 @@ def leave_one_out(
 
 def calibration(
     data: Pooled, rows: I64, scaling: Scaling, heads: Any, label: str
-) -> dict[str, Any]:
+) -> dict[str, HeadCalibration]:
     """Brier score and reliability curve of each head on binary-labelled test rows."""
     probs = heads.probs(scaling.matrix(data.raw.rows(rows)))
     # against what each head was fitted on (LLMRouter: tier means, so soft and skipped)
@@ -185,21 +194,17 @@ def calibration(
     labels = {"strong_good": strong, "weak_good": weak}
     if label == "weak_wrong":
         labels = {"weak_wrong": 1.0 - weak}
-    out: dict[str, Any] = {}
+    out: dict[str, HeadCalibration] = {}
     for i, (head, y) in enumerate(labels.items()):
         binary = np.isin(y, (0.0, 1.0))
         p, yb = probs[binary, i], y[binary]
         mean_pred, frac_pos, counts = metrics.reliability_curve(p, yb, bins=10)
-        out[head] = {
-            "n": int(binary.sum()),
-            "brier": metrics.brier(p, yb),
-            "brier_base_rate": metrics.brier(np.full_like(yb, yb.mean()), yb),
-            "reliability": {
-                "mean_pred": mean_pred.tolist(),
-                "frac_pos": frac_pos.tolist(),
-                "counts": counts.tolist(),
-            },
-        }
+        out[head] = HeadCalibration(
+            n=int(binary.sum()),
+            brier=metrics.brier(p, yb),
+            brier_base_rate=metrics.brier(np.full_like(yb, yb.mean()), yb),
+            reliability=Reliability(mean_pred.tolist(), frac_pos.tolist(), counts.tolist()),
+        )
     return out
 
 
@@ -216,7 +221,7 @@ def train(
     embedder: Embedder,
     embedder_dir: Path | None,
     opts: TrainOptions,
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Train, export the artifact to opts.out, and return everything the report shows."""
     sets = mark_seen_test_rows(sets)
     timings: dict[str, float] = {}
@@ -244,71 +249,47 @@ def train(
         operating_points=ops,
     )
 
-    held_out: dict[str, Any] = {}
-    held_out_ci: dict[str, list[float]] = {}  # 95% bootstrap interval of each APGR
+    held_out: dict[str, HeldOut] = {}
     for s in data.sets:
         rows = data.where(split="test", sets=[s.name])
         if rows.size:
             scores = _predict(data, rows, scaling, heads, best.candidate.label)
-            held_out[s.name] = metrics.evaluate_scores(scores, data.weak[rows], data.strong[rows])
             ci = metrics.bootstrap_ci(
                 metrics.apgr, scores, data.weak[rows], data.strong[rows], n_boot=300
             )
-            held_out_ci[s.name] = [ci.low, ci.high]
+            held_out[s.name] = HeldOut(
+                metrics.evaluate_scores(scores, data.weak[rows], data.strong[rows]),
+                (ci.low, ci.high),
+            )
     test_rows = data.where(split="test")
     calib = calibration(data, test_rows, scaling, heads, best.candidate.label)
 
-    lobo: dict[str, float] = {}
-    lobo_ci: dict[str, list[float]] = {}
-    lobo_n: dict[str, int] = {}  # rows scored: the set's, less prompts the fit contained
+    left_out: dict[str, LeftOut] = {}
     if opts.lobo and len(data.sets) > 1:
         t = time.perf_counter()
         for name, (apgr, lo, hi, n) in leave_one_out(data, best.candidate, opts).items():
-            lobo[name], lobo_ci[name], lobo_n[name] = apgr, [lo, hi], n
+            left_out[name] = LeftOut(apgr, (lo, hi), n)
         timings["leave_one_out_s"] = time.perf_counter() - t
 
-    throughput = embed_throughput(embedder, data.prompts)
-    summary = {
-        "selection": [
-            {
-                "label": r.candidate.label,
-                "C": r.candidate.c,
-                "balance": r.candidate.balance,
-                "offsets": r.candidate.offsets,
-                "stat_products": r.candidate.stat_products,
-                "cv_mean_apgr": r.mean_apgr,
-                "cv_apgr_per_benchmark": r.per_set,
-            }
-            for r in cv
-        ],
-        "chosen": {
-            "label": best.candidate.label,
-            "C": best.candidate.c,
-            "balance": best.candidate.balance,
-            "offsets": best.candidate.offsets,
-            "stat_products": best.candidate.stat_products,
-        },
-        "held_out": {k: {**v.to_dict(), "apgr_ci95": held_out_ci[k]} for k, v in held_out.items()},
-        # test rows left out of the held-out split: their prompt is a training prompt
-        "held_out_seen": {s.name: n for s in data.sets if (n := sum(x == SEEN for x in s.split))},
-        "leave_one_benchmark_out": lobo,
-        "leave_one_benchmark_out_ci95": lobo_ci,
-        "leave_one_benchmark_out_n": lobo_n,
-        "leave_one_benchmark_out_mean": float(np.mean(list(lobo.values()))) if lobo else None,
-        "calibration": calib,
-        # benchmarks whose scorer learns other labels than the pair APGR is measured on
-        "learned_from": {
-            s.name: {
-                "evaluated": f"{s.weak_model} vs {s.strong_model}",
-                "learned": f"{s.target.weak_model} vs {s.target.strong_model}",
-            }
+    summary = TrainSummary(
+        selection=[Selection.of(r) for r in cv],
+        chosen=best.candidate,
+        held_out=held_out,
+        held_out_seen={s.name: n for s in data.sets if (n := sum(x == SEEN for x in s.split))},
+        left_out=left_out,
+        calibration=calib,
+        learned_from={
+            s.name: LearnedFrom(
+                evaluated=f"{s.weak_model} vs {s.strong_model}",
+                learned=f"{s.target.weak_model} vs {s.target.strong_model}",
+            )
             for s in data.sets
             if s.target is not None
         },
-        "embedder_kind": embedder.kind,
-        "embedder_prompts_per_s": throughput,
-        "timings": timings,
-    }
+        embedder_kind=embedder.kind,
+        embedder_prompts_per_s=embed_throughput(embedder, data.prompts),
+        timings=timings,
+    )
     weak_models = sorted({s.learns.weak_model for s in data.sets})
     strong_models = sorted({s.learns.strong_model for s in data.sets})
     manifest = export_artifact(
@@ -348,7 +329,7 @@ def train(
             "n_buckets": opts.n_buckets,
             **opts.extra,
         },
-        metrics=summary,
+        metrics=summary.to_dict(),
     )
-    summary["model_version"] = manifest.model_version
+    summary.model_version = manifest.model_version
     return summary
