@@ -28,7 +28,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmtriage.errors import ConfigError, LlmtriageError
 from llmtriage.routing import load_routing_config
@@ -131,12 +131,34 @@ def create_app(
 
 class LlmtriageApp(FastAPI):
     """FastAPI, with the well-formed `POST /v1/score` answered before its middleware
-    stack (see server/fast_score.py); every other request takes the usual way."""
+    stack (see server/fast_score.py); every other request takes the usual way.
+
+    The fast path does by itself what this app's own middleware does (auth, rate limit,
+    body limit, metrics) and nothing more. So when the stack is built (on the first
+    request, after every `add_middleware` and after instrumentations such as
+    OpenTelemetry's, which wrap `build_middleware_stack`), it is walked layer by layer;
+    any layer the fast path does not stand in for turns the fast path off, with a log
+    line, and from then on `/v1/score` goes through the stack like every endpoint.
+    """
 
     fast_score: FastScorePath | None = None
     gate: Gate | None = None
 
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.fast_score is not None:
+            foreign = foreign_layers(stack, self.router)
+            if foreign:
+                logger.info(
+                    "fast /v1/score path off: the app carries middleware it would skip (%s)",
+                    ", ".join(foreign),
+                )
+                self.fast_score = None
+        return stack
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.middleware_stack is None:  # built first: it may turn the fast path off
+            self.middleware_stack = self.build_middleware_stack()
         fast = self.fast_score
         gate = self.gate
         # A request the policy refuses takes the stack, whose AuthMiddleware answers it.
@@ -152,6 +174,42 @@ class LlmtriageApp(FastAPI):
     async def serve_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app without the fast path: where the fast path hands requests over."""
         await super().__call__(scope, receive, send)
+
+
+# This app's own middleware, which the fast path stands in for (auth, rate limit, body
+# limit, metrics), beside the framework's own layers (see `framework_layers`).
+OWN_LAYERS: tuple[type, ...] = (GuardMiddleware, AuthMiddleware, MetricsMiddleware)
+
+
+def foreign_layers(stack: ASGIApp, router: ASGIApp) -> list[str]:
+    """Names of the middleware layers between the app and `router` that the fast path
+    does not stand in for: neither this app's own nor one a bare FastAPI app builds."""
+    covered = (*OWN_LAYERS, *framework_layers())
+    return [
+        type(layer).__name__ for layer in layers(stack, router) if not isinstance(layer, covered)
+    ]
+
+
+def framework_layers() -> tuple[type, ...]:
+    """The layer types of a bare FastAPI app's stack (error and exception handling, the
+    exit stack, its telemetry hook and body limit as this FastAPI version builds them):
+    on the happy path of /v1/score they do nothing the fast path leaves out."""
+    bare = FastAPI()
+    return tuple({type(layer) for layer in layers(bare.build_middleware_stack(), bare.router)})
+
+
+def layers(stack: ASGIApp, router: ASGIApp) -> list[object]:
+    """The middleware between the app and `router`, outermost first, followed through
+    each layer's `app` attribute; a layer that hides its next one ends the walk (and
+    counts: nothing behind it can be vouched for)."""
+    found: list[object] = []
+    layer: object = stack
+    while layer is not router:
+        found.append(layer)
+        layer = getattr(layer, "app", None)
+        if layer is None:
+            break
+    return found
 
 
 def connection_limits(settings: ServeSettings, metrics: Metrics) -> ConnectionLimits:

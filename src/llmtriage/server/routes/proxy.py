@@ -86,6 +86,7 @@ from llmtriage.server.errors import (
     error_response,
     error_responses,
 )
+from llmtriage.server.routes.direct import declares_only, log_framework_handler
 from llmtriage.server.routes.score import parse_json_body
 from llmtriage.server.state import STATE_KEY, AppState, request_telemetry
 from llmtriage.server.telemetry import CallTelemetry
@@ -142,11 +143,13 @@ def _error(exc: LlmtriageError) -> Response:
 class ProxyRoute(APIRoute):
     """Maps routing and provider errors to OpenAI-style responses for this router's routes.
 
-    Endpoints shaped `f(body: ChatRequest, request, service)` skip FastAPI's request
-    handler: the body is parsed and validated in one pydantic-core call and the
-    (authorised) routing service is looked up directly. FastAPI's dependency solving
-    and second validation pass cost ~0.1 ms a request, 7% of a proxied call. Errors
-    take the same exception handlers; the signature still documents the route.
+    Endpoints shaped exactly `f(body: ChatRequest, request, service: Routing)` skip
+    FastAPI's request handler: the body is parsed and validated in one pydantic-core
+    call and the (authorised) routing service is looked up directly. FastAPI's
+    dependency solving and second validation pass cost ~0.1 ms a request, 7% of a
+    proxied call. Errors take the same exception handlers; the signature still
+    documents the route. An endpoint that declares anything more gets FastAPI's own
+    handler (routes/direct.py).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -162,6 +165,9 @@ class ProxyRoute(APIRoute):
 
     def _direct_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]] | None:
         if get_type_hints(self.endpoint).get("body") is not ChatRequest:
+            return None
+        if not declares_only(self.dependant, "body", [authorized]):
+            log_framework_handler(self.path)  # a Depends more: FastAPI solves them all
             return None
         endpoint = cast(Callable[..., Coroutine[Any, Any, Response]], self.endpoint)
 

@@ -44,6 +44,7 @@ from llmtriage.scoring.manifest import Thresholds
 from llmtriage.scoring.scorer import Assessment
 from llmtriage.server.auth import TENANT_SCOPE_KEY, group
 from llmtriage.server.errors import BODY_ERRORS, RATE_ERRORS, ApiError, error_responses
+from llmtriage.server.routes.direct import declares_only, log_framework_handler
 from llmtriage.server.state import AppState, ModelState, request_state
 from llmtriage.store.decision_cache import CachedScore
 from llmtriage.text import content_text, truncate
@@ -55,10 +56,15 @@ class JSONBodyRoute(APIRoute):
     The body is parsed with `Model.model_validate_json` (JSON parsing and
     validation in Rust, one pass); errors raise the same exceptions FastAPI's own
     handler would, so `install_error_handlers` shapes them. The endpoint's
-    signature still documents the body in OpenAPI.
+    signature still documents the body in OpenAPI. An endpoint (or router) that
+    declares anything more, such as a `Depends`, gets FastAPI's own handler
+    (routes/direct.py), so nothing it declares is skipped.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if not declares_only(self.dependant, "body"):
+            log_framework_handler(self.path)
+            return super().get_route_handler()
         model: type[BaseModel] = get_type_hints(self.endpoint)["body"]
         endpoint = self.endpoint
 
