@@ -20,6 +20,9 @@ Two flavours are provided:
 
 PGR is invariant to an affine rescaling of quality, so any real scale works, but keep
 ``weak`` and ``strong`` on the same scale.
+
+No library defines APGR or CPT, so they are computed here; AUC and the Brier score are
+scikit-learn's (``auc``, ``brier`` only validate inputs and define the one-class case).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -264,30 +268,16 @@ def oracle_scores(weak: npt.ArrayLike, strong: npt.ArrayLike) -> FloatArray:
 # ------------------------------------------------------------- ranking and calibration
 
 
-def _average_ranks(values: FloatArray) -> FloatArray:
-    """1-based ranks with ties given their mean rank (as scipy.stats.rankdata)."""
-    order = np.argsort(values, kind="stable")
-    v_sorted = values[order]
-    starts = np.flatnonzero(np.r_[True, v_sorted[1:] != v_sorted[:-1]])
-    sizes = np.diff(np.r_[starts, v_sorted.size])
-    mean_rank = starts + (sizes + 1) / 2.0
-    ranks = np.empty_like(values)
-    ranks[order] = np.repeat(mean_rank, sizes)
-    return ranks
-
-
 def auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
-    """ROC AUC via the Mann-Whitney rank sum, ties counted half; NaN if one class only."""
+    """ROC AUC (scikit-learn's, ties counted half); NaN when the labels hold one class only,
+    where scikit-learn would warn and AUC is undefined."""
     s = _as_1d("scores", scores)
     y = np.asarray(labels).astype(bool).reshape(-1)
     if y.size != s.size:
         raise ValueError(f"scores and labels differ in length: {s.size} vs {y.size}")
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if y.all() or not y.any():
         return math.nan
-    rank_sum = float(_average_ranks(s)[y].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return float(roc_auc_score(y, s))
 
 
 def _check_probs(probs: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -301,9 +291,10 @@ def _check_probs(probs: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[FloatArra
 
 
 def brier(probs: npt.ArrayLike, labels: npt.ArrayLike) -> float:
-    """Mean squared error between predicted probability and the 0/1 outcome."""
+    """Brier score (scikit-learn's): mean squared error between the predicted probability
+    and the 0/1 outcome."""
     p, y = _check_probs(probs, labels)
-    return float(np.mean((p - y) ** 2))
+    return float(brier_score_loss(y, p))
 
 
 def reliability_curve(

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.metrics import roc_auc_score
 
 from llmtriage.cascade.artifact import FORMAT_VERSION, VerifierManifest, VerifierWeights
 from llmtriage.cascade.artifact import save_verifier as write_artifact
@@ -218,7 +219,8 @@ def held_out_confidence(ex: Examples, verifier_dir: Path, embedder: Embedder) ->
 
 
 def _auc(p: F64, good: F64) -> float | None:
-    return metrics.auc(p, good) if 0 < good.sum() < good.size else None
+    """ROC AUC of P(good) against the 0/1 label; None when one class only (undefined)."""
+    return float(roc_auc_score(good, p)) if 0 < good.sum() < good.size else None
 
 
 def evaluate(ex: Examples, p_good: F64) -> dict[str, Any]:
