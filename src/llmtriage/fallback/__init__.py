@@ -10,7 +10,7 @@
     errors.py     ChainExhausted (the web layer's 503)
     metrics.py    Prometheus counters and the breaker-state gauge
 
-This package knows providers and the store, never routing: routing/service.py builds a
+This package knows providers and the store, never routing: execution/chains.py builds a
 `Chain` from the config and hands it its deployments.
 """
 

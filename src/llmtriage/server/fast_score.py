@@ -14,6 +14,11 @@ Anything else, and every error, goes to the FastAPI app unchanged: the body read
 so far is replayed to it, so its validation, 4xx shapes and 500 guard stay the one
 source of truth. The route stays registered, so OpenAPI still documents it, and
 `fast_score_path: false` turns this path off.
+
+It stands in for this app's own middleware only (auth and rate limit through the gate,
+the body limit, the metrics). As soon as the app carries any other layer (CORS,
+OpenTelemetry, a user's own), `LlmtriageApp.build_middleware_stack` turns it off with a
+log line, so no middleware is ever skipped (tests/proxy/test_proxy_middleware.py).
 """
 
 from __future__ import annotations
