@@ -9,10 +9,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmtriage.embedding import Embedder
-from llmtriage.errors import InputError
+import numpy as np
 
-if TYPE_CHECKING:  # crossval pulls in scikit-learn: imported only when training
+from llmtriage.embedding import Embedder
+from llmtriage.embedding.transformer import TransformerEmbedder
+from llmtriage.errors import InputError
+from llmtriage.scoring import Scorer
+
+# The llmtriage_train modules below are imported inside the commands, not here: the
+# `llmtriage` CLI imports this module to register `train` and `evaluate`, and they pull
+# in scikit-learn and scipy (tests/server: registering loads no training libraries).
+if TYPE_CHECKING:
     from llmtriage_train.model.crossval import Candidate
 
 DEFAULT_BENCHMARKS = ("mmlu", "gsm8k", "mt_bench", "llmrouter")
@@ -23,7 +30,7 @@ FLAGS = ("offsets", "products")
 
 def _candidates(text: str) -> tuple[Candidate, ...]:
     """LABEL:C:BALANCE[:offsets][:products],... as crossval.Candidate objects."""
-    from llmtriage_train.model.crossval import Candidate
+    from llmtriage_train.model.crossval import Candidate  # scikit-learn: see the top
 
     out = []
     for item in text.split(","):
@@ -106,6 +113,7 @@ def register_evaluate(sub: Any) -> None:
 
 
 def _user_set(args: argparse.Namespace) -> Any:
+    # training modules load when the command runs (see the top)
     from llmtriage_train.data.outcomes import read_outcomes
     from llmtriage_train.data.routing_sets import from_outcomes
     from llmtriage_train.data.splits import stable_split
@@ -126,7 +134,7 @@ def _user_set(args: argparse.Namespace) -> Any:
 
 
 def _sets(args: argparse.Namespace) -> list[Any]:
-    from llmtriage_train.data.routing_sets import benchmark_set
+    from llmtriage_train.data.routing_sets import benchmark_set  # when run: see the top
 
     if args.data:
         return [_user_set(args)]
@@ -137,17 +145,13 @@ def _sets(args: argparse.Namespace) -> list[Any]:
 
 def _embedder(kind: str) -> tuple[Embedder, Path | None]:
     if kind == "transformer":
-        from llmtriage.embedding.transformer import TransformerEmbedder
-
         return TransformerEmbedder.load(), None
-    from llmtriage_train.features.distill import DEFAULT_DIR, ensure_static_embedder
+    from llmtriage_train.features.distill import DEFAULT_DIR, ensure_static_embedder  # see top
 
     return ensure_static_embedder(), DEFAULT_DIR
 
 
 def _sample(sets: list[Any], n: int) -> list[Any]:
-    import numpy as np
-
     out = []
     for s in sets:
         rng = np.random.default_rng(0)
@@ -158,6 +162,7 @@ def _sample(sets: list[Any], n: int) -> list[Any]:
 
 def run_train_default(args: argparse.Namespace) -> int:
     """The benchmarks' default: a difficulty scorer from every source (generalisation/)."""
+    # training modules load when the command runs (see the top)
     from llmtriage_train.data.datasets import data_root
     from llmtriage_train.generalisation.default_model import evaluated_pairs, train_default
     from llmtriage_train.generalisation.report import render_training_report
@@ -199,6 +204,7 @@ def run_train_default(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     if not args.data and not args.candidates and args.llmrouter_labels == "pair":
         return run_train_default(args)
+    # training modules load when the command runs (see the top)
     from llmtriage_train.data.outcomes import OutcomesError
     from llmtriage_train.model.pipeline import TrainOptions, train
     from llmtriage_train.model.train_report import render
@@ -230,7 +236,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from llmtriage.scoring import Scorer
+    # training modules load when the command runs (see the top)
     from llmtriage_train.data.outcomes import OutcomesError
     from llmtriage_train.evaluation.evaluate import evaluate_sets, write_evaluation
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from llmtriage_train.data.datasets import data_root
 from llmtriage_train.data.loaders import (
     STRONG,
     WEAK,
@@ -162,8 +163,6 @@ def benchmark_set(name: str, root: Path | None = None, *, tiers: bool = False) -
     """A benchmark's routing set. `tiers=True` makes LLMRouter learn its price tiers."""
     outcomes = load_benchmark(name, root)
     if name == "llmrouter":
-        from llmtriage_train.data.datasets import data_root
-
         info = llmrouter_models(root or data_root())
         weak, strong = cheapest_and_strongest(outcomes, info)
         pair = from_outcomes(name, outcomes, weak, strong)

@@ -103,7 +103,8 @@ def _json_safe(value: Any) -> Any:
 
 def plot_pgr(path: Path, name: str, metrics: RoutingMetrics, curves: RoutingCurves) -> None:
     """PGR against strong-call share: the scorer, RouteLLM's 11 points, random and oracle."""
-    # Figure + savefig without pyplot: no global backend switch, no open-figure leak.
+    # matplotlib only when plotting (optional, slow to import); Figure + savefig without
+    # pyplot: no global backend switch, no open-figure leak.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.0, 4.5), layout="constrained")

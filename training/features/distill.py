@@ -29,6 +29,8 @@ def ensure_static_embedder(
 
 def distill_to(directory: Path, *, pca_dims: int = PCA_DIMS) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # model2vec's distiller loads torch and transformers: only when distilling, and after
+    # HF_HUB_OFFLINE is set, which they read at import
     from model2vec.distill import distill
 
     print(f"distilling a static embedder from all-MiniLM-L6-v2 into {directory} (~25 s)")

@@ -53,7 +53,8 @@ def fit_idf(counts: sp.csr_matrix) -> F32:
     """Smoothed idf, as scikit-learn's TfidfTransformer(smooth_idf=True) computes it."""
     n = counts.shape[0]
     df = np.bincount(counts.indices, minlength=counts.shape[1])
-    return (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+    idf: F32 = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+    return idf
 
 
 def tfidf_matrix(counts: sp.csr_matrix, idf: F32) -> sp.csr_matrix:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from llmtriage.embedding.transformer import TransformerEmbedder
 from llmtriage_train.data.datasets import DataError, data_root
@@ -112,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall = time.perf_counter() - start
 
     args.out.mkdir(parents=True, exist_ok=True)
-    doc = loto_dict(default_result) if default_result else {"protocol": "leave-one-task-out"}
+    doc: dict[str, Any] = (
+        loto_dict(default_result) if default_result else {"protocol": "leave-one-task-out"}
+    )
     doc["selection"] = [
         {
             "name": r.name,

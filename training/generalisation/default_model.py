@@ -252,8 +252,13 @@ def training_refs(table: TaskTable, train: I64) -> list[DataRef]:
             cells = "\x00".join(f"{v:.6f}" for v in quality)
             digest.update(f"{table.prompts[i]}\x00{cells}\n".encode())
         refs.append(
-            DataRef(
-                source=s, rows=int(rows.size), sha256=digest.hexdigest(), models=table.models[s]
+            DataRef.model_validate(  # `models` is an extra field, not in DataRef's __init__
+                {
+                    "source": s,
+                    "rows": int(rows.size),
+                    "sha256": digest.hexdigest(),
+                    "models": table.models[s],
+                }
             )
         )
     return refs

@@ -28,7 +28,8 @@ I64 = npt.NDArray[np.int64]
 
 def mean_difficulty(quality: F64) -> F64:
     """(rows, models) quality in [0, 1] -> 1 − mean over models, per row."""
-    return 1.0 - quality.mean(axis=1)
+    out: F64 = 1.0 - quality.mean(axis=1)
+    return out
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,24 @@ class SourceScore:
         }
 
 
+def fixed_scorer(scores: F64) -> PairScorer:
+    """The same scores whatever the pair (a difficulty, a baseline)."""
+
+    def scorer(weak: int, strong: int) -> F64:
+        return scores
+
+    return scorer
+
+
+def lifted_scorer(base: PairScorer, lift: F64) -> PairScorer:
+    """`base` plus a per-row lift, whatever the pair."""
+
+    def scorer(weak: int, strong: int) -> F64:
+        return base(weak, strong) + lift
+
+    return scorer
+
+
 def score_source(scorer: PairScorer, quality: F64) -> SourceScore | None:
     """APGR of `scorer(weak column, strong column)` (higher = send to strong) over the
     pairs of `quality`'s model columns. None when no pair differs on these rows."""

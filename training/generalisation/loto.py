@@ -26,6 +26,8 @@ from llmtriage_train.generalisation.difficulty import mean_difficulty, rasch_dif
 from llmtriage_train.generalisation.evaluation import (
     PairScorer,
     SourceScore,
+    fixed_scorer,
+    lifted_scorer,
     score_source,
     task_apgr,
 )
@@ -144,7 +146,8 @@ class Fitted:
 
     def difficulty(self, bank: Bank, rows: I64) -> F64:
         x = self.matrix(bank, rows)
-        return np.asarray(x @ self.heads.coef[0]).ravel() + self.heads.intercept[0]
+        out: F64 = np.asarray(x @ self.heads.coef[0]).ravel() + self.heads.intercept[0]
+        return out
 
     def pair_scorer(self, bank: Bank, rows: I64, source: str) -> PairScorer:
         if self.recipe.label == "gain" or source not in self.calibration:
@@ -265,14 +268,12 @@ def evaluate_rows(
     for s in dict.fromkeys(src):
         mine = src == s
         if isinstance(fitted, Fitted):
-            base = fitted.pair_scorer(bank, rows[mine], str(s))
+            scorer = fitted.pair_scorer(bank, rows[mine], str(s))
         else:
-            fixed = fitted[mine]
-            base = lambda weak, strong, fixed=fixed: fixed  # noqa: E731
-        scorer = base
+            scorer = fixed_scorer(fitted[mine])
         if first is not None:
-            lift = 10.0 * first[mine]  # every score here lies in [-1, 1] or is a rank
-            scorer = lambda weak, strong, base=base, lift=lift: base(weak, strong) + lift  # noqa: E731
+            # every score here lies in [-1, 1] or is a rank
+            scorer = lifted_scorer(scorer, 10.0 * first[mine])
         result = score_source(scorer, bank.table.block(rows[mine], str(s)))
         if result is not None:
             out[str(s)] = result

@@ -11,12 +11,25 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit
 
 from llmtriage_train.data.datasets import DataError
 from llmtriage_train.generalisation.difficulty import fit_rasch_rows
-from llmtriage_train.generalisation.evaluation import score_source
+from llmtriage_train.generalisation.evaluation import PairScorer, fixed_scorer, score_source
 from llmtriage_train.generalisation.tasks import TaskTable, load_tasks
+
+F64 = npt.NDArray[np.float64]
+
+
+def _expected_gain(p: F64) -> PairScorer:
+    """P(strong right) - P(weak right) from each model's P on each row."""
+
+    def scorer(weak: int, strong: int) -> F64:
+        gain: F64 = p[:, strong] - p[:, weak]
+        return gain
+
+    return scorer
 
 
 def oracle_rows(table: TaskTable) -> list[tuple[str, str, float, float]]:
@@ -34,8 +47,8 @@ def oracle_rows(table: TaskTable) -> list[tuple[str, str, float, float]]:
             q = table.block(rows, s)
             theta = np.array([fit.ability[model_id[(s, m)]] for m in names])
             p = expit(theta[None, :] - b[rows][:, None])
-            by_difficulty = score_source(lambda w, st, d=b[rows]: d, q)
-            by_gain = score_source(lambda w, st, p=p: p[:, st] - p[:, w], q)
+            by_difficulty = score_source(fixed_scorer(b[rows]), q)
+            by_gain = score_source(_expected_gain(p), q)
             if by_difficulty is not None and by_gain is not None:
                 out.append((task, s, by_difficulty.apgr_extreme_pair, by_gain.apgr_extreme_pair))
     return out

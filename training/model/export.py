@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from llmtriage.embedding import Embedder
 from llmtriage.scoring.artifact import Weights, save_artifact
@@ -52,7 +53,8 @@ def weights_from(heads: LinearHeads, scaling: Scaling, dim: int) -> Weights:
     n_stats = len(STAT_NAMES)
     n_products = n_stat_products(n_stats) if scaling.stat_products else 0
     coef = heads.coef.astype(np.float32)
-    intercept = heads.intercept.astype(np.float32)
+    # float64 once the products' means are folded in; stored as float32 below
+    intercept: npt.NDArray[np.floating[Any]] = heads.intercept.astype(np.float32)
     # fold the block weights into the coefficients so serving needs no extra multiply
     stats = coef[:, dim : dim + n_stats] * w_stats
     products = coef[:, dim + n_stats : dim + n_stats + n_products] * w_stats

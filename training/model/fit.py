@@ -67,7 +67,8 @@ def balanced_weights(groups: list[str] | npt.NDArray[np.str_], power: float = 1.
     """
     _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
     w = (counts.astype(np.float64) ** -power)[inverse]
-    return w * (len(w) / w.sum())
+    weights: F64 = w * (len(w) / w.sum())
+    return weights
 
 
 # One-hot benchmark columns are scaled up so that their L2 penalty is 1/9 of a unit

@@ -305,14 +305,16 @@ def train(
         strong_model=", ".join(strong_models),
         thresholds=thresholds,
         training_data=[
-            DataRef(
-                source=s.name,
-                rows=int((idx := s.indices("train")).size),
-                sha256=data_checksum(
-                    [s.prompts[i] for i in idx], s.learns.weak[idx], s.learns.strong[idx]
-                ),
-                weak_model=s.learns.weak_model,
-                strong_model=s.learns.strong_model,
+            DataRef.model_validate(  # extra fields: DataRef's __init__ does not name them
+                {
+                    "source": s.name,
+                    "rows": int((idx := s.indices("train")).size),
+                    "sha256": data_checksum(
+                        [s.prompts[i] for i in idx], s.learns.weak[idx], s.learns.strong[idx]
+                    ),
+                    "weak_model": s.learns.weak_model,
+                    "strong_model": s.learns.strong_model,
+                }
             )
             for s in data.sets
         ],

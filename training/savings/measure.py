@@ -31,6 +31,7 @@ import numpy as np
 
 from llmtriage.cascade.artifact import read_verifier_manifest
 from llmtriage.embedding import Embedder
+from llmtriage.scoring import Scorer
 from llmtriage.scoring.artifact import read_manifest
 from llmtriage_train.data.datasets import data_root
 from llmtriage_train.data.loaders import WEAK
@@ -40,6 +41,8 @@ from llmtriage_train.features.distill import ensure_static_embedder
 from llmtriage_train.features.embed_cache import EmbeddingCache
 from llmtriage_train.generalisation.default_model import evaluated_pairs, out_of_fold_scores
 from llmtriage_train.generalisation.tasks import load_tasks
+from llmtriage_train.model.crossval import Candidate
+from llmtriage_train.model.pipeline import TrainOptions, pool, select
 from llmtriage_train.savings.pricing import COSTS, TokenCounter
 from llmtriage_train.savings.report import (
     COLORS,
@@ -141,8 +144,6 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
     """Out-of-fold scores of the served classifier's recipe on its training rows, keyed
     "<benchmark>:<prompt>": the classifier has seen every train row, so its own scores
     there are in-sample (GSM8K: ~97 % train vs ~75 % test quality at one threshold)."""
-    from llmtriage_train.model.crossval import Candidate
-    from llmtriage_train.model.pipeline import TrainOptions, pool, select
 
     manifest = read_manifest(scorer_dir)
     if manifest.label.kind == "difficulty":
@@ -180,7 +181,6 @@ def classifier_out_of_fold(scorer_dir: Path, root: Path, embedder: Embedder) -> 
 def load_benches(
     root: Path, scorer_dir: Path, verifier_dir: Path, names: Sequence[str] = BENCHMARKS
 ) -> list[Bench]:
-    from llmtriage.scoring import Scorer
 
     counter = TokenCounter.default()
     embedder = ensure_static_embedder()

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from tokenizers import Tokenizer
 
 from llmtriage.cascade.executor import Price
 from llmtriage_train.data.loaders import STRONG, WEAK, load_gsm8k_responses, load_mt_bench_answers
@@ -56,8 +57,6 @@ class CountsTokens(Protocol):
 
 class TokenCounter:
     def __init__(self, tokenizer_json: Path) -> None:
-        from tokenizers import Tokenizer  # training-only dependency
-
         self._tok = Tokenizer.from_file(str(tokenizer_json))
         self._tok.no_truncation()  # the embedder cuts at 512 tokens; billing does not
         self._tok.no_padding()

@@ -130,10 +130,12 @@ COLORS = {
 
 
 def plot(rows: Sequence[Row], path: Path) -> None:
+    # matplotlib only when plotting (optional, slow to import); the backend is chosen
+    # before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend: see above
 
     names = list(dict.fromkeys(r.benchmark for r in rows))
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False)

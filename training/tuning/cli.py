@@ -20,12 +20,31 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
+import yaml
+from pydantic import SecretStr, ValidationError
 
 from llmtriage.errors import InputError
+from llmtriage.scoring import Scorer
+from llmtriage.scoring.artifact import read_manifest, save_manifest, sha256_file
+from llmtriage.scoring.manifest import Thresholds
+from llmtriage.scoring.score_log import ScoreHistogram, ks_distance, psi, read_histogram
+from llmtriage.store import (
+    DEFAULT_PREFIX,
+    KeySpace,
+    MemoryStore,
+    RedisConfig,
+    StoreConfig,
+    build_store,
+)
 from llmtriage.store.base import Store
+
+# llmtriage_train modules are imported in the functions that use them, not here: the
+# `llmtriage` CLI imports this module to register `tune`, and they pull in scikit-learn
+# and scipy (tests/server: registering loads no training libraries).
 
 F64 = npt.NDArray[np.float64]
 
@@ -60,7 +79,7 @@ def register(sub: Any) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from llmtriage_train.tuning.tune import parse_target
+    from llmtriage_train.tuning.tune import parse_target  # when run: see the top
 
     target = parse_target(args.target)
     if args.write and args.write != "manifest" and not args.write.endswith((".yaml", ".yml")):
@@ -75,7 +94,9 @@ def run_tune(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ tiers and prices
 
 
-def _tiers_and_models(args: argparse.Namespace, artifact_tiers: list[str]) -> tuple[list, list]:
+def _tiers_and_models(
+    args: argparse.Namespace, artifact_tiers: list[str]
+) -> tuple[list[str], list[str]]:
     if args.models:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
     elif args.weak and args.strong:
@@ -125,9 +146,7 @@ def _prices(args: argparse.Namespace, tiers: list[str], models: list[str]) -> F6
 
 
 def _run_data(args: argparse.Namespace, target: Any) -> int:
-    from llmtriage.scoring import Scorer
-    from llmtriage.scoring.artifact import read_manifest, sha256_file
-    from llmtriage.scoring.score_log import ScoreHistogram
+    # training modules load when the command runs (see the top)
     from llmtriage_train.data.outcomes import OutcomesError, read_outcomes
     from llmtriage_train.evaluation.evaluate import score_set
     from llmtriage_train.model.export import data_checksum
@@ -193,9 +212,6 @@ def _chosen_for(record: dict[str, Any]) -> str:
 
 def _write(args: argparse.Namespace, tiers: list[str], cuts: list[float],
            record: dict[str, Any]) -> None:
-    from llmtriage.scoring.artifact import read_manifest, save_manifest
-    from llmtriage.scoring.manifest import Thresholds
-
     if args.write == "manifest":
         manifest = read_manifest(args.model)
         # single-cut operating points only describe a two-tier split
@@ -210,7 +226,6 @@ def _write(args: argparse.Namespace, tiers: list[str], cuts: list[float],
             update={"thresholds": thresholds, "metrics": metrics}))
         print(f"wrote thresholds into {args.model / 'manifest.json'}")
         return
-    import yaml
 
     fragment = {"classifier": {"thresholds": dict(zip(tiers[1:], cuts, strict=True))}}
     header = (f"# llmtriage tune: {_chosen_for(record)}\n"
@@ -225,8 +240,6 @@ def _write(args: argparse.Namespace, tiers: list[str], cuts: list[float],
 
 def run_traffic(args: argparse.Namespace, target: Any, store: Store | None = None) -> int:
     """Re-place the top cut-point on recorded scores; `store` (else --store) is closed after."""
-    from llmtriage.scoring.artifact import read_manifest
-
     if target.kind != "strong-share":
         raise InputError("--traffic supports only --target strong-share=S: live traffic "
                          "carries no quality labels, so quality and cost need --data")
@@ -236,7 +249,6 @@ def run_traffic(args: argparse.Namespace, target: Any, store: Store | None = Non
     if live.total == 0:
         raise InputError(f"no scores recorded in the last {args.hours:g} h in store "
                          f"{_redacted(args.store)}: is the server logging scores there?")
-    from llmtriage.scoring.score_log import ks_distance, psi
 
     top = live.cut_for_top_share(target.value)
     # only the top cut moves: live traffic says nothing about the lower tiers' trade-off
@@ -267,10 +279,8 @@ def run_traffic(args: argparse.Namespace, target: Any, store: Store | None = Non
 
 
 def _reference(args: argparse.Namespace, manifest: Any) -> Any:
-    from llmtriage.scoring.score_log import ScoreHistogram
-
     if args.data:
-        from llmtriage.scoring import Scorer
+        # training modules load when the command runs (see the top)
         from llmtriage_train.data.outcomes import OutcomesError, read_outcomes
         from llmtriage_train.evaluation.evaluate import score_set
 
@@ -285,14 +295,8 @@ def _reference(args: argparse.Namespace, manifest: Any) -> Any:
 
 
 def _build_store(url: str, prefix: str) -> Store:
-    from llmtriage.store import MemoryStore
-
     if url == "memory":
         return MemoryStore()  # empty and process-local: only a dry run (or an injected one)
-    from pydantic import SecretStr, ValidationError
-
-    from llmtriage.store import RedisConfig, StoreConfig, build_store
-
     try:  # fail_open=False: falling back to an empty local store would read as "no traffic"
         config = StoreConfig(backend="redis", fail_open=False,
                              redis=RedisConfig(url=SecretStr(url), prefix=prefix))
@@ -302,9 +306,6 @@ def _build_store(url: str, prefix: str) -> Store:
 
 
 async def _read_live(args: argparse.Namespace, store: Store | None) -> Any:
-    from llmtriage.scoring.score_log import read_histogram
-    from llmtriage.store import DEFAULT_PREFIX, KeySpace
-
     keys = KeySpace(prefix=args.key_prefix or DEFAULT_PREFIX)
     store = store if store is not None else _build_store(args.store, keys.prefix)
     try:
@@ -318,8 +319,6 @@ async def _read_live(args: argparse.Namespace, store: Store | None) -> Any:
 
 def _redacted(url: str) -> str:
     """The store URL without its password, for messages."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")

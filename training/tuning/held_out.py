@@ -15,6 +15,7 @@ import numpy as np
 from llmtriage.errors import InputError
 from llmtriage_train.data.splits import stable_split
 from llmtriage_train.evaluation.metrics import BootstrapCI, bootstrap_ci
+from llmtriage_train.model.export import data_checksum
 from llmtriage_train.tuning.search import EPS, F64, I64, Target, Tuned, choose_cutpoints
 
 MIN_ROWS = 20
@@ -236,7 +237,7 @@ def plan_rows(
             f"need at least {FOLDS * MIN_ROWS // 2}"
         )
     q = quality[test] if quality is not None else np.zeros((test.size, 1))
-    fold = stratified_folds([prompts[i] for i in test], q, FOLDS)
+    fold = stratified_folds([prompts[int(i)] for i in test], q, FOLDS)
     return RowPlan(
         test,
         fold,
@@ -270,8 +271,6 @@ def trained_on(
 ) -> Callable[[I64], bool]:
     """Whether rows are exactly an artifact's training rows: the manifest keeps a checksum
     of each training set over (prompt, weak, strong), here the cheapest and top tier."""
-    from llmtriage_train.model.export import data_checksum  # training-only import, kept local
-
     def seen(rows: I64) -> bool:
         picked = [prompts[i] for i in rows]
         return data_checksum(picked, quality[rows, 0], quality[rows, -1]) in training_checksums

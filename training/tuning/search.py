@@ -187,7 +187,8 @@ def _search(data: _Sorted, price: F64, pick: Picker, target: Target, top_quality
             choice = pick(q / top_quality, shares @ price)
             if choice is not None:  # the current position is a candidate, so never worse
                 pos = trial[choice].copy()
-    return pos[None, :]
+    found: I64 = pos[None, :]
+    return found
 
 
 def _unreachable(target: Target, share: F64, cost: F64, n: int) -> InputError:

@@ -34,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 from llmtriage.cascade.artifact import FORMAT_VERSION, VerifierManifest, VerifierWeights
 from llmtriage.cascade.artifact import save_verifier as write_artifact
 from llmtriage.cascade.features import ANSWER_STAT_NAMES, answer_stats_matrix
+from llmtriage.cascade.verifier import Verifier
 from llmtriage.embedding import Embedder
 from llmtriage.scoring.features import LexicalSpec
 from llmtriage.scoring.manifest import DataRef, EmbedderRef, LexicalRef, WeightsRef
@@ -201,8 +202,6 @@ def out_of_fold(raw: RawPairs, label: F64, prompts: Sequence[str], *, c: float) 
 def held_out_confidence(ex: Examples, verifier_dir: Path, embedder: Embedder) -> F64:
     """P(good) of every example from a model that never saw it: out-of-fold on the train
     split (with the artifact's C), the served artifact on the test split."""
-    from llmtriage.cascade.verifier import Verifier
-
     verifier = Verifier.load(verifier_dir, embedder=embedder)
     out = np.zeros(len(ex))
     train_rows, test_rows = ex.where(split="train"), ex.where(split="test")
