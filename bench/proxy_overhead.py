@@ -14,7 +14,11 @@ Three processes, so that none steals the others' event loop:
 The same load runs first against the upstream directly, then through the proxy;
 overhead is the difference of the percentiles. Target: p50 ≤ 2 ms, p99 ≤ 10 ms.
 
-    python -m bench.proxy_overhead [--rate 200] [--duration 10] [--model DIR] [--json]
+    python -m bench.proxy_overhead [--rate 200] [--duration 10] [--model DIR]
+                                   [--transport lean|httpx] [--json]
+
+`--transport` is the proxy's `upstream.transport`: the lean HTTP/1.1 transport (the
+default) or httpx's own; `make bench` runs both side by side.
 
 The load generator is bench/loadgen.py's raw-asyncio HTTP/1.1 client (32 keep-alive
 connections), so client overhead is small and identical for both targets.
@@ -77,7 +81,9 @@ tiers:
 rules:
   - {{id: free, match: {{headers: {{x-user-tier: free}}}}, action: forbid_tiers, tiers: [strong]}}
   - {{id: tools, match: {{has_tools: true}}, action: route_to_tier, tier: strong}}
+upstream: {{transport: {transport}}}
 """
+TRANSPORTS = ("lean", "httpx")  # upstream.transport: the default first
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -132,7 +138,9 @@ def _serve(app: Any, *, lifespan: str) -> None:
 BENCH_KEY = "bench-client-key"
 
 
-def _proxy_app(upstream: str, model_dir: str | None, *, auth: bool = False) -> Any:
+def _proxy_app(
+    upstream: str, model_dir: str | None, *, auth: bool = False, transport: str = "lean"
+) -> Any:
     """The service `llmtriage serve` runs (create_service: guard and metrics middleware,
     telemetry, /v1/stats aggregates, the GC frozen after start-up), with the decision
     cache off so that every request is scored and routed afresh."""
@@ -141,7 +149,7 @@ def _proxy_app(upstream: str, model_dir: str | None, *, auth: bool = False) -> A
 
     folder = Path(tempfile.mkdtemp(prefix="llmtriage-bench-"))
     config = folder / "bench-routing.yaml"
-    config.write_text(CONFIG.format(upstream=upstream))
+    config.write_text(CONFIG.format(upstream=upstream, transport=transport))
     # auth: a client key required and the per-key rate limiter on, set high enough never
     # to refuse (what is measured is the check, not 429s)
     hardening: dict[str, Any] = (
@@ -266,16 +274,21 @@ def run_proxy_overhead(
     *,
     model_dir: str | Path | None = None,
     auth: bool = False,
+    transport: str = "lean",
 ) -> dict[str, Any]:
     """Start upstream and proxy processes, load both, and return the latency figures (ms)."""
     upstream_process, upstream = _spawn("upstream")
     try:
         proxy_args = ["proxy", "--upstream", f"http://127.0.0.1:{upstream}"]
+        proxy_args += ["--transport", transport]
         proxy_args += ["--model", str(Path(model_dir).resolve())] if model_dir else []
         proxy_args += ["--auth"] if auth else []
         proxy_process, proxy = _spawn(*proxy_args)
         try:
-            return uvloop.run(_measure(upstream, proxy, rate, duration_s, proxy_process.pid, auth))
+            figures = uvloop.run(
+                _measure(upstream, proxy, rate, duration_s, proxy_process.pid, auth)
+            )
+            return figures | {"transport": transport}
         finally:
             proxy_process.terminate()
             proxy_process.wait(timeout=10)
@@ -287,6 +300,7 @@ def run_proxy_overhead(
 def _print(results: dict[str, Any]) -> None:
     print(
         f"proxy overhead at {results['rate']:.0f} req/s open-loop for {results['duration_s']:.0f} s"
+        f" (upstream.transport: {results['transport']})"
     )
     for name in ("direct", "proxy"):
         print(
@@ -317,14 +331,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--auth", action="store_true", help="client key required, per-key rate limiter on"
     )
+    parser.add_argument(
+        "--transport", choices=TRANSPORTS, default="lean", help="the proxy's upstream.transport"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.role == "upstream":
         _serve(_upstream_app, lifespan="off")
     elif args.role == "proxy":
-        _serve(_proxy_app(args.upstream, args.model, auth=args.auth), lifespan="on")
+        app = _proxy_app(args.upstream, args.model, auth=args.auth, transport=args.transport)
+        _serve(app, lifespan="on")
     else:
-        results = run_proxy_overhead(args.rate, args.duration, model_dir=args.model, auth=args.auth)
+        results = run_proxy_overhead(
+            args.rate, args.duration, model_dir=args.model, auth=args.auth, transport=args.transport
+        )
         print(json.dumps(results, indent=2)) if args.json else _print(results)
 
 
@@ -333,22 +353,29 @@ if __name__ == "__main__":
 
 
 def proxy_overhead_section(ctx: Context) -> SectionResult:
-    """`make bench` section: overhead at 200 req/s (and 100 req/s, to show it unloaded)."""
+    """`make bench` section: overhead at 200 req/s (and 100 req/s, to show it unloaded),
+    over each upstream transport side by side; with a client key on the default one."""
     result = SectionResult(
         "Proxy overhead: /v1/chat/completions through the router vs the fake provider directly",
         [
-            "rate_rps", "auth", "direct_p50_ms", "direct_p99_ms", "proxy_p50_ms", "proxy_p99_ms",
-            "overhead_p50_ms", "overhead_p99_ms", "proxy_cpu_ms_per_request", "meets_target",
+            "rate_rps", "transport", "auth", "direct_p50_ms", "direct_p99_ms", "proxy_p50_ms",
+            "proxy_p99_ms", "overhead_p50_ms", "overhead_p99_ms", "proxy_cpu_ms_per_request",
+            "meets_target",
         ],
     )  # fmt: skip
     duration = 4.0 if ctx.quick else 10.0
-    for rate, auth in ((100.0, False), (200.0, False), (200.0, True)):
-        figures = run_proxy_overhead(rate, duration, model_dir=ctx.model, auth=auth)
+    runs = [(rate, transport, False) for rate in (100.0, 200.0) for transport in TRANSPORTS]
+    for rate, transport, auth in [*runs, (200.0, TRANSPORTS[0], True)]:
+        figures = run_proxy_overhead(
+            rate, duration, model_dir=ctx.model, auth=auth, transport=transport
+        )
         row = {k: figures.get(k) for k in result.columns} | {"rate_rps": rate}
         result.rows.append(row | {"auth": "client key + rate limit" if auth else "off"})
     result.notes.append(
         f"classifier {ctx.model}; fake OpenAI provider answering at once in its own process; "
-        f"load generator in a third process; targets: overhead p50 ≤ {TARGET_P50_MS} ms, "
+        f"load generator in a third process; transport: the proxy's upstream.transport (lean: "
+        f"llmtriage's HTTP/1.1 transport, the default; httpx: httpx's own), each row a fresh "
+        f"pair of processes; targets: overhead p50 ≤ {TARGET_P50_MS} ms, "
         f"p99 ≤ {TARGET_P99_MS} ms at 200 req/s"
     )
     return result
