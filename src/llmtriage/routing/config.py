@@ -46,9 +46,12 @@ class _Strict(BaseModel):
 
 
 class UpstreamConfig(_Strict):
-    """The HTTP client the providers share. `lean`: httpx over llmtriage's HTTP/1.1
-    transport (providers/transport.py, ~0.5 ms less CPU per call); `httpx`: httpx's own
-    transport (httpcore), e.g. to rule the lean one out when debugging. With a proxy set
+    """The HTTP client the providers share. `lean` (default): httpx over llmtriage's
+    HTTP/1.1 transport (providers/transport.py, ~0.5 ms less CPU per call), which passes
+    the whole transport conformance suite (OpenTelemetry's httpx spans, every httpx
+    timeout, 1xx, pool limits, keep-alive; tests/providers/test_transport_conformance.py);
+    `httpx`: httpx's own transport (httpcore), which passes it too bar leaving a given SSL
+    context's ALPN alone, e.g. to rule the lean one out when debugging. With a proxy set
     in the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) `lean` uses httpx's own too."""
 
     transport: Literal["lean", "httpx"] = "lean"
