@@ -1,7 +1,7 @@
 """Write a routing evaluation to a folder: metrics.json, report.md and one PGR plot each.
 
 ``results`` maps a benchmark name to ``(RoutingMetrics, RoutingCurves)`` as returned by
-``llmtriage_train.metrics.evaluate_scores`` / ``routing_curves``.
+``llmtriage_train.evaluation.metrics.evaluate_scores`` / ``routing_curves``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Static (model2vec) embedder: a token→vector table, mean-pooled.
 
-Distilled from all-MiniLM-L6-v2 (see training/distill.py); needs neither torch nor a
+Distilled from all-MiniLM-L6-v2 (see training/features/distill.py); needs neither torch nor a
 network. model2vec loads the tokenizer and table; the per-call path below reproduces
 `StaticModel.encode` bit for bit (same truncation, unk removal, float16 mean and
 normalisation) without its batching wrapper, which cost more than the embedding
