@@ -30,6 +30,7 @@ from llmtriage.execution import (
     resolve_deployments,
 )
 from llmtriage.fallback import FallbackMetrics
+from llmtriage.learning.exploration import Explorer
 from llmtriage.providers import PROVIDERS, ProviderKind
 from llmtriage.providers.transport import PoolLimits, open_client
 from llmtriage.providers.types import ChatRequest
@@ -53,12 +54,14 @@ class RoutingService:
         executor: Executor,
         client_keys: ClientKeys,
         score_cache: ScopedCache | None = None,
+        explorer: Explorer | None = None,
     ) -> None:
         self.config = config
         self.router = router
         self.executor = executor
         self.client_keys = client_keys
         self.score_cache = score_cache  # classifier scores shared across replicas
+        self.explorer = explorer  # ε-exploration after the router (None: off)
 
     @property
     def deployments(self) -> Mapping[str, ResolvedDeployment]:
@@ -76,6 +79,11 @@ class RoutingService:
             )
 
     async def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
+        """The router's decision (`_decide`), then exploration when it is on."""
+        decision = await self._decide(request, headers)
+        return decision if self.explorer is None else self.explorer.apply(decision)
+
+    async def _decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
         """The router's decision, its rules evaluated once. The classifier's score comes
         from the decision cache when this text was scored before (by any replica), and is
         cached when it was not; the cache is asked only when the classifier would run."""
@@ -129,12 +137,14 @@ def build_routing(
     chain = build_chain(config.fallback, breaker_store, breaker_keys, fallback_metrics)
     chains = Chains(deployments, router.catalog, config.fallback, chain)
     confidence = load_confidence(config, scorer)
+    explorer = Explorer(config.exploration, router.catalog)
     return RoutingService(
         config=config,
         router=router,
         executor=Executor(chains, _cascader(config, router, chains, confidence)),
         client_keys=ClientKeys(config.auth.api_key_hashes),
         score_cache=score_cache,
+        explorer=explorer if explorer.active else None,
     )
 
 

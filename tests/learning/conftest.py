@@ -28,3 +28,8 @@ async def decision_store(store_url: str) -> AsyncIterator[DecisionStore]:
         yield store
     finally:
         await store.aclose()
+
+
+from tests.providers.upstreams import _openai_server, openai_fake  # noqa: E402
+
+__all__ += ["_openai_server", "openai_fake"]

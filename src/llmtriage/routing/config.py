@@ -19,6 +19,7 @@ Shape (see `defaults/routing.yaml` for a commented example):
               verifier_path?}   # llmtriage.cascade.config.CascadeConfig; off by default
     fallback: {enabled, deadline_s, neighbour_tiers, max_retries, max_retry_wait_s,
                backoff: {base_s, max_s}, breaker: {...}}   # on by default
+    exploration: {epsilon, routers: {auto name: ε}, seed?}  # off by default
 
 API keys never appear in the file: `api_key_env` names the environment variable.
 """
@@ -259,6 +260,16 @@ class FallbackConfig(_Strict):
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
 
+class ExplorationConfig(_Strict):
+    """ε-exploration (llmtriage.learning.exploration): with probability ε a classifier
+    decision goes to another allowed tier, uniformly, and its propensity is logged for
+    offline replay. `epsilon` for every auto model name, `routers` per name; off (0)."""
+
+    epsilon: float = Field(default=0.0, ge=0.0, le=1.0)
+    routers: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+    seed: int | None = None  # fixed: the same choices every run (tests)
+
+
 class RoutingConfig(_Strict):
     version: Literal[1] = 1
     tiers: list[TierConfig] = Field(min_length=1)
@@ -271,6 +282,7 @@ class RoutingConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
 
     _source: YamlSource = PrivateAttr(default_factory=lambda: YamlSource("<routing config>", None))
 

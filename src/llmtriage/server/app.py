@@ -31,6 +31,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmtriage.errors import ConfigError, LlmtriageError
+from llmtriage.learning.log import open_decision_log
 from llmtriage.routing import load_routing_config
 from llmtriage.scoring import Scorer
 from llmtriage.server.auth import AuthMiddleware, Gate
@@ -39,7 +40,7 @@ from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.limits import LIMITS_STATE_KEY, ConnectionLimits
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
 from llmtriage.server.ratelimit import TokenBucket
-from llmtriage.server.routes import health, proxy, score, stats
+from llmtriage.server.routes import feedback, health, proxy, score, stats
 from llmtriage.server.settings import ServeSettings, settings_from_env
 from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
 from llmtriage.server.telemetry import Telemetry
@@ -291,8 +292,14 @@ async def open_shared(settings: ServeSettings, metrics: Metrics) -> AsyncIterato
         aggregates.run_flusher(settings.stats_flush_s), name="llmtriage-stats-flush"
     )
     try:
-        yield SharedState(store, config.backend, keys, aggregates, telemetry, cache)
+        # The decision log (off unless settings.decision_log.enabled) rides on telemetry.
+        async with open_decision_log(
+            settings.decision_log, registry=metrics.registry, fallback_key=keys.secret
+        ) as decision_log:
+            telemetry.decision_log = decision_log
+            yield SharedState(store, config.backend, keys, aggregates, telemetry, cache)
     finally:
+        telemetry.decision_log = None
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
@@ -369,7 +376,7 @@ def create_service(
         settings,
         scorer=scorer,
         client_keys=[k for k in config.auth.api_key_hashes if k not in settings.client_key_hashes],
-        routers=[proxy.router],
+        routers=[proxy.router, feedback.router],
         lifespans=[
             proxy.routing_lifespan(
                 config,

@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from llmtriage.errors import ConfigError
+from llmtriage.learning.settings import DecisionLogSettings
 from llmtriage.server.auth import AuthPolicy, check_digests
 from llmtriage.store.config import RedisConfig, StoreConfig
 from llmtriage.store.keys import DEFAULT_PREFIX, KeySpace, validate_prefix
@@ -98,6 +99,8 @@ class ServeSettings(BaseSettings):
     # functions, same metrics; errors still go through FastAPI): a third less time per
     # request in-process (`bench.run --only asgi`). Off: every request takes the FastAPI route.
     fast_score_path: bool = True
+    # The decision log (llmtriage.learning): off by default; see DecisionLogSettings.
+    decision_log: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
 
     @field_validator("client_key_hashes", "admin_key_hashes")
     @classmethod

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmtriage.execution.served import CascadeInfo
-from llmtriage.providers.types import Usage
+from llmtriage.execution.served import CascadeInfo, Completion
+from llmtriage.learning.capture import build_record
+from llmtriage.learning.log import DecisionLog
+from llmtriage.learning.record import new_decision_id
+from llmtriage.providers.types import ChatRequest, Usage
 from llmtriage.routing.config import DeploymentConfig, RoutingConfig
 from llmtriage.routing.cost import cost_usd
 from llmtriage.routing.decision import Decision
@@ -34,6 +37,9 @@ from llmtriage.scoring.score_log import record_score
 from llmtriage.server.metrics import Metrics
 from llmtriage.store.aggregates import Aggregates
 from llmtriage.store.keys import KeySpace
+
+if TYPE_CHECKING:
+    from llmtriage.execution.streaming import RoutedStream
 
 OPERATION = "chat"  # gen_ai.operation.name for chat completions
 
@@ -51,6 +57,7 @@ class Telemetry:
         self.aggregates = aggregates
         self.keys = keys
         self._clock = clock
+        self.decision_log: DecisionLog | None = None  # set while the log is open
 
     def cache_lookup(self, path: str, hit: bool) -> None:
         """`DecisionCache` observer."""
@@ -129,12 +136,26 @@ class CallTelemetry:
 
     Created when the handler starts, so the operation duration covers routing, the
     upstream call and, for streams, the time until the last chunk.
+
+    With the decision log on and the request given (`body`, `headers`), the request has
+    a `decision_id` (None otherwise) and `log_completion` / `log_stream` queue its row.
     """
 
-    def __init__(self, telemetry: Telemetry | None, config: RoutingConfig) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry | None,
+        config: RoutingConfig,
+        *,
+        body: ChatRequest | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.telemetry = telemetry
         self.config = config
         self.started = time.perf_counter()
+        self._log = telemetry.decision_log if telemetry is not None else None
+        self._request = (body, headers) if body is not None and headers is not None else None
+        self.decision_id = new_decision_id() if self._log and self._request else None
+        self._arrived = time.time()
 
     async def decided(self, decision: Decision) -> None:
         if self.telemetry is not None:
@@ -151,6 +172,51 @@ class CallTelemetry:
                 baseline=baseline_deployment(self.config),
                 seconds=time.perf_counter() - self.started,
             )
+
+    def log_completion(self, done: Completion) -> None:
+        """Queue the decision-log row of a whole answer."""
+        served = done.served
+        self._record(done.decision, served.tier, served.config.name, done, stream=False)
+
+    def log_stream(self, stream: RoutedStream, outcome: str) -> None:
+        """Queue the row of a stream that ended ("ok"), failed ("error") or lost its
+        client ("client_closed")."""
+        self._record(stream.decision, stream.tier, stream.deployment.name, stream, outcome=outcome)
+
+    def _record(
+        self,
+        decision: Decision,
+        tier: str,
+        deployment: str,
+        call: Completion | RoutedStream,
+        *,
+        stream: bool = True,
+        outcome: str = "ok",
+    ) -> None:
+        log, request = self._log, self._request
+        if log is None or request is None or self.decision_id is None:
+            return
+        usage = call.response.usage if isinstance(call, Completion) else call.usage
+        log.submit(
+            build_record(
+                decision_id=self.decision_id,
+                ts=self._arrived,
+                latency_s=time.perf_counter() - self.started,
+                body=request[0],
+                headers=request[1],
+                decision=decision,
+                tier=tier,
+                deployment=deployment,
+                attempts=call.attempts,
+                cascade=call.cascade,
+                usage=usage,
+                cost=call.cost,
+                stream=stream,
+                outcome=outcome,
+                key=log.hash_key,
+                log_prompts=log.log_prompts,
+            )
+        )
 
     def escalated(self, info: CascadeInfo, decision: Decision) -> None:
         """A cascade escalated: count it, and account the doubted cheap answer's usage."""

@@ -78,7 +78,7 @@ class SqliteDecisionStore:
     async def _run(self, fn: Callable[[], T]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: the file's folder cannot be made
             raise DecisionStoreError(f"decision store {self.path}: {exc}") from exc
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:

@@ -16,6 +16,8 @@ routed request explains the decision in headers:
     x-llmtriage-cascade    `accepted` (the cheap tier's answer was served) or `escalated`
                         (the strong tier answered too); absent when the cascade did not run
     x-llmtriage-escalation-reason  why the cheap answer was doubted (escalated only)
+    x-llmtriage-decision-id        the decision log's id, for POST /v1/feedback (log on only)
+    x-llmtriage-explored-from      the router's own tier, when ε-exploration routed elsewhere
 
 With the cascade, the tier/deployment/model headers name what answered, and the cost
 and attempts cover both tiers' calls.
@@ -60,6 +62,7 @@ from llmtriage.execution.streaming import RoutedStream, StreamNotResumed
 from llmtriage.fallback.attempts import Attempt, calls, fallbacks
 from llmtriage.fallback.errors import ChainExhausted, FallbackError
 from llmtriage.fallback.metrics import FallbackMetrics
+from llmtriage.learning.exploration import ExploredDecision
 from llmtriage.providers.errors import (
     ContextWindowExceeded,
     ProviderAuthError,
@@ -260,7 +263,8 @@ async def authorized(
 Routing = Annotated[RoutingService, Depends(authorized)]
 
 
-def decision_headers(decision: Decision) -> dict[str, str]:
+def decision_headers(decision: Decision, decision_id: str | None = None) -> dict[str, str]:
+    """`decision_id`: the decision log's id for this request (None: the log is off)."""
     headers = {
         "x-llmtriage-tier": decision.tier,
         "x-llmtriage-deployment": decision.deployment,
@@ -274,6 +278,10 @@ def decision_headers(decision: Decision) -> dict[str, str]:
         headers["x-llmtriage-novelty"] = f"{decision.novelty:.4f}{flag}"
     if decision.rule is not None:
         headers["x-llmtriage-rule"] = decision.rule
+    if decision_id is not None:
+        headers["x-llmtriage-decision-id"] = decision_id
+    if isinstance(decision, ExploredDecision) and decision.explored:
+        headers["x-llmtriage-explored-from"] = decision.policy_tier
     return headers
 
 
@@ -296,11 +304,15 @@ def cascade_headers(info: CascadeInfo | None) -> dict[str, str]:
 
 
 def served_headers(
-    decision: Decision, tier: str, deployment: DeploymentConfig, attempts: Sequence[Attempt]
+    decision: Decision,
+    tier: str,
+    deployment: DeploymentConfig,
+    attempts: Sequence[Attempt],
+    decision_id: str | None = None,
 ) -> dict[str, str]:
     """The decision's headers, naming the deployment that really answered."""
     return (
-        decision_headers(decision)
+        decision_headers(decision, decision_id)
         | {
             "x-llmtriage-tier": tier,
             "x-llmtriage-deployment": deployment.name,
@@ -338,12 +350,16 @@ UPSTREAM_ERRORS = {
     responses=error_responses(BODY_ERRORS, CHAT_ERRORS, UPSTREAM_ERRORS),
 )
 async def chat_completions(body: ChatRequest, request: Request, service: Routing) -> Response:
-    seen = CallTelemetry(request_telemetry(request), service.config)
+    seen = CallTelemetry(
+        request_telemetry(request), service.config, body=body, headers=request.headers
+    )
     if body.stream:
         stream = await service.stream(body, request.headers)
         await seen.decided(stream.decision)
         headers = (
-            served_headers(stream.decision, stream.tier, stream.deployment, stream.attempts)
+            served_headers(
+                stream.decision, stream.tier, stream.deployment, stream.attempts, seen.decision_id
+            )
             | cascade_headers(stream.cascade)
             | {"cache-control": "no-cache", "x-accel-buffering": "no"}
         )
@@ -355,8 +371,9 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
     seen.completed(
         seen.answered_as(done.decision, done.cascade), served.config, done.response.usage
     )
+    seen.log_completion(done)
     headers = (
-        served_headers(done.decision, served.tier, served.config, done.attempts)
+        served_headers(done.decision, served.tier, served.config, done.attempts, seen.decision_id)
         | cascade_headers(done.cascade)
         | {"x-llmtriage-cost": format_cost(done.cost)}
     )
@@ -403,6 +420,7 @@ async def _sse(
         ended = True
     except ProviderCallError as exc:  # headers are gone: report in-band, as OpenAI does
         ended = True
+        seen.log_stream(stream, "error")
         status, code, message = describe(exc)
         yield (
             b"data: " + json.dumps(error_body(message, status=status, code=code)).encode() + b"\n\n"
@@ -418,9 +436,11 @@ async def _sse(
             seen.completed(
                 seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
             )
+            seen.log_stream(stream, "client_closed")
     seen.completed(
         seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
     )
+    seen.log_stream(stream, "ok")
     for name, value in stream.trailer().items():  # a resumed answer names who finished it
         yield f": {name}={value}\n\n".encode()
     yield f": x-llmtriage-cost={format_cost(stream.cost)}\n\n".encode()
