@@ -1,12 +1,24 @@
-"""Anthropic Messages API behind the OpenAI-shaped provider protocol."""
+"""Anthropic Messages API behind the OpenAI-shaped provider protocol.
+
+A `PassthroughRequest` (anthropic_passthrough.py) is sent as its client wrote it, model
+replaced, with the client's anthropic-version/anthropic-beta; the answer is translated
+as usual and also keeps the upstream's JSON or events. `count_tokens` forwards a
+/v1/messages/count_tokens body."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import json
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 
 import httpx
 
+from llmtriage.providers.anthropic_passthrough import (
+    FORWARDED_HEADERS,
+    UpstreamChunk,
+    UpstreamMessage,
+    original_of,
+)
 from llmtriage.providers.anthropic_stream import StreamTranslator
 from llmtriage.providers.anthropic_translate import (
     AnthropicMessage,
@@ -26,7 +38,7 @@ from llmtriage.providers.http import (
     translate_errors,
 )
 from llmtriage.providers.stream_end import DRAIN_S, Malformed, StreamEnd
-from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse
+from llmtriage.providers.types import ChatChunk, ChatRequest, ChatResponse, JSONObject
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # Pinned: the translation is written against it, and it still accepts temperature and
@@ -46,8 +58,15 @@ class AnthropicProvider:
         if endpoint.api_key:
             headers["x-api-key"] = endpoint.api_key
         self._route = Route(endpoint, "/v1/messages", headers)
+        self._count_route = Route(endpoint, "/v1/messages/count_tokens", headers)
 
     def _request(self, request: ChatRequest, *, stream: bool, timeout: Timeouts) -> httpx.Request:
+        original = original_of(request)
+        if original is not None:
+            body_bytes = original.body_for(self.endpoint.model, stream=stream)
+            http_request = self._route.request(body_bytes, timeout=timeout, stream=stream)
+            _forward(http_request, original.headers)
+            return http_request
         body = to_messages_body(
             request,
             model=self.endpoint.model,
@@ -60,15 +79,46 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest, *, timeout: Timeouts) -> ChatResponse:
         http_request = self._request(request, stream=False, timeout=timeout)
         body = await fetch_body(self._client, http_request, timeout=timeout)
-        return to_chat_response(parse_model(AnthropicMessage, body, self.endpoint))
+        message = parse_model(AnthropicMessage, body, self.endpoint)
+        if original_of(request) is None:
+            return to_chat_response(message)
+        kept = to_chat_response(message, UpstreamMessage)
+        if isinstance(kept, UpstreamMessage):
+            kept._raw = body  # the upstream's answer, for the /v1/messages client as it came
+        return kept
+
+    async def count_tokens(
+        self, body: JSONObject, headers: Mapping[str, str], *, timeout: Timeouts
+    ) -> int:
+        """Anthropic's own count for a count_tokens body (model replaced), or a typed error."""
+        http_request = self._count_route.request(
+            json_dumps({**body, "model": self.endpoint.model}), timeout=timeout, stream=False
+        )
+        _forward(http_request, headers)
+        raw = await fetch_body(self._client, http_request, timeout=timeout)
+        try:
+            count = json.loads(raw)["input_tokens"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderProtocolError(
+                "unparseable count_tokens answer", deployment=self.endpoint.deployment
+            ) from exc
+        if not isinstance(count, int):
+            raise ProviderProtocolError(
+                "count_tokens answered no integer", deployment=self.endpoint.deployment
+            )
+        return count
 
     async def stream(
         self, request: ChatRequest, *, timeout: Timeouts
     ) -> AsyncGenerator[ChatChunk, None]:
         http_request = self._request(request, stream=True, timeout=timeout)
+        keep = original_of(request) is not None  # passthrough: the events ride along
         translator = StreamTranslator(
-            deployment=self.endpoint.deployment, model=self.endpoint.model
+            deployment=self.endpoint.deployment,
+            model=self.endpoint.model,
+            chunk_type=UpstreamChunk if keep else ChatChunk,
         )
+        pending: list[tuple[str, str]] = []
         end, malformed = StreamEnd(wants_usage=request.wants_usage), Malformed(self.endpoint)
         with translate_errors(self.endpoint):
             events = open_events(self._client, http_request, timeout=timeout)
@@ -80,7 +130,11 @@ class AnthropicProvider:
                         except ProviderProtocolError as exc:
                             malformed.skip(exc)
                             continue
+                        if keep:
+                            pending.append((event.event or str(data.get("type")), event.data))
                         for chunk in translator.feed(data):
+                            if keep:
+                                _carry(chunk, pending)
                             end.see(chunk)
                             yield chunk
                         if data.get("type") == "message_stop":
@@ -95,4 +149,21 @@ class AnthropicProvider:
                 f"the stream ended {end.missing()}", deployment=self.endpoint.deployment
             )
         # No message_stop: its usage-only chunk is built from message_delta's usage.
-        yield translator.usage_chunk()
+        last = translator.usage_chunk()
+        if keep:
+            _carry(last, pending)
+        yield last
+
+
+def _carry(chunk: ChatChunk, pending: list[tuple[str, str]]) -> None:
+    """The events seen since the last chunk go with this one."""
+    if isinstance(chunk, UpstreamChunk):
+        chunk._events = tuple(pending)
+        pending.clear()
+
+
+def _forward(http_request: httpx.Request, headers: Mapping[str, str]) -> None:
+    for name in FORWARDED_HEADERS:
+        value = headers.get(name)
+        if value:
+            http_request.headers[name] = value

@@ -23,8 +23,11 @@ from llmtriage.providers.types import ChatChunk, JSONObject
 
 
 class StreamTranslator:
-    def __init__(self, *, deployment: str, model: str) -> None:
+    def __init__(
+        self, *, deployment: str, model: str, chunk_type: type[ChatChunk] = ChatChunk
+    ) -> None:
         self._deployment = deployment
+        self._chunk_type = chunk_type  # a subclass carries passthrough events along
         self._id = ""
         self._model = model
         self._created = int(time.time())
@@ -45,7 +48,7 @@ class StreamTranslator:
 
     def _chunk(self, delta: JSONObject, finish: str | None = None) -> ChatChunk:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return ChatChunk(
+        return self._chunk_type(
             id=self._id,
             object="chat.completion.chunk",
             created=self._created,
@@ -95,7 +98,7 @@ class StreamTranslator:
 
     def usage_chunk(self) -> ChatChunk:
         """The usage-only chunk, from the usage counted so far (message_delta's is final)."""
-        return ChatChunk(
+        return self._chunk_type(
             id=self._id,
             object="chat.completion.chunk",
             created=self._created,

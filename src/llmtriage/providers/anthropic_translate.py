@@ -206,7 +206,9 @@ def _tool_choice(choice: str | JSONObject) -> JSONObject:
 # ---- response ------------------------------------------------------------------------
 
 
-def to_chat_response(message: AnthropicMessage) -> ChatResponse:
+def to_chat_response(
+    message: AnthropicMessage, response_type: type[ChatResponse] = ChatResponse
+) -> ChatResponse:
     text = "".join(
         str(block.get("text", "")) for block in message.content if block.get("type") == "text"
     )
@@ -220,7 +222,7 @@ def to_chat_response(message: AnthropicMessage) -> ChatResponse:
         "finish_reason": finish_reason(message.stop_reason),
         "logprobs": None,
     }
-    return ChatResponse(
+    return response_type(
         id=message.id,
         object="chat.completion",
         created=int(time.time()),

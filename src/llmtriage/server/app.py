@@ -40,7 +40,7 @@ from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.limits import LIMITS_STATE_KEY, ConnectionLimits
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
 from llmtriage.server.ratelimit import TokenBucket
-from llmtriage.server.routes import feedback, health, proxy, score, stats
+from llmtriage.server.routes import feedback, health, messages, proxy, responses, score, stats
 from llmtriage.server.settings import ServeSettings, settings_from_env
 from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
 from llmtriage.server.telemetry import Telemetry
@@ -376,7 +376,7 @@ def create_service(
         settings,
         scorer=scorer,
         client_keys=[k for k in config.auth.api_key_hashes if k not in settings.client_key_hashes],
-        routers=[proxy.router, feedback.router],
+        routers=[proxy.router, feedback.router, messages.router, responses.router],
         lifespans=[
             proxy.routing_lifespan(
                 config,

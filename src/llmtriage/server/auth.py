@@ -12,7 +12,8 @@ Every route belongs to one endpoint group, declared where the route is declared
 
 Defaults: inference and scoring `client`, stats and metrics `admin`, health and docs
 `open`. Keys are sent as `Authorization: Bearer <key>` and checked against sha256
-digests in constant time (routing/auth.py), before any byte of the body is read. A
+digests in constant time (routing/auth.py), before any byte of the body is read
+(Anthropic clients send theirs as `x-api-key`, taken when there is no bearer token). A
 missing or wrong key is a 401; a client key on an admin endpoint a 403.
 
 The app refuses to start when a route names no group (or an unknown one): a new route
@@ -195,7 +196,7 @@ class Gate:
         level = self.access(name)
         if level == "open":
             return None
-        token = bearer_token(_header(scope, b"authorization"))
+        token = bearer_token(_header(scope, b"authorization")) or _header(scope, b"x-api-key")
         if level == "client":
             if not self.client.required:
                 return None
@@ -264,9 +265,13 @@ class AuthMiddleware:
                 denial = await self.gate.throttle(scope)
             if denial is not None:
                 found = self.gate.route_of(scope)
+                shape = None
                 if found is not None:
                     scope["route"] = found[0]  # the metrics' endpoint label
-                await send_error(send, denial.error(), headers=denial.headers())
+                    # A route speaking another API's error format answers in it (ingress/).
+                    route = getattr(found[0], "route", found[0])  # FastAPI's RouteContext
+                    shape = getattr(route, "error_shape", None)
+                await send_error(send, denial.error(), headers=denial.headers(), shape=shape)
                 return
         await self.app(scope, receive, send)
 

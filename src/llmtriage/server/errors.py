@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -278,16 +278,28 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def send_error(send: Send, err: ApiError, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps(
-        error_body(str(err), status=err.status, param=err.param, code=err.code),
-        separators=(",", ":"),
-    ).encode()
+# A route that speaks another API's error format (the Anthropic Messages ingress) maps an
+# error to its own status and body; the middleware answers its refusals that way too.
+ErrorShape = Callable[[ApiError], tuple[int, dict[str, Any]]]
+
+
+async def send_error(
+    send: Send,
+    err: ApiError,
+    headers: dict[str, str] | None = None,
+    shape: ErrorShape | None = None,
+) -> None:
+    status = err.status
+    if shape is not None:
+        status, payload = shape(err)
+    else:
+        payload = error_body(str(err), status=err.status, param=err.param, code=err.code)
+    body = json.dumps(payload, separators=(",", ":")).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     if err.status in (401, 403, 408, 413, 429):
         raw.append((b"connection", b"close"))  # the unread body makes the connection unusable
-    await send({"type": "http.response.start", "status": err.status, "headers": raw})
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
