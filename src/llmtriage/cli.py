@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "llmtriage_train.cli:register_evaluate",
     "tune": "llmtriage_train.tuning.cli:register",
     "calibrate": "llmtriage_train.generalisation.calibrate_cli:register",
+    "outcomes": "llmtriage.learning.cli:register_outcomes",
+    "replay": "llmtriage.learning.cli:register_replay",
 }
 
 Handler = Callable[[argparse.Namespace], int]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +76,8 @@ class PostgresServer:
         return f"postgresql://llmtriage@127.0.0.1:{self.port}/postgres"
 
     def init(self) -> None:
-        self.workdir.chmod(0o777)
+        if self._as_owner:
+            shutil.chown(self.workdir, "postgres")
         subprocess.run(
             [*self._as_owner, str(self.bin / "initdb"), "-D", str(self.workdir / "data"),
              "-U", "llmtriage", "--auth=trust", "--no-sync"],
@@ -83,13 +85,13 @@ class PostgresServer:
         )  # fmt: skip
 
     def start(self) -> None:
-        log = (self.workdir / "postgres.log").open("ab")
-        self._proc = subprocess.Popen(
-            [*self._as_owner, str(self.bin / "postgres"), "-D", str(self.workdir / "data"),
-             "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.workdir),
-             "-c", "fsync=off"],
-            stdout=log, stderr=log,
-        )  # fmt: skip
+        with (self.workdir / "postgres.log").open("ab") as log:  # the child keeps its copy
+            self._proc = subprocess.Popen(
+                [*self._as_owner, str(self.bin / "postgres"), "-D", str(self.workdir / "data"),
+                 "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.workdir),
+                 "-c", "fsync=off"],
+                stdout=log, stderr=log,
+            )  # fmt: skip
         ready = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
         for _ in range(300):
             if subprocess.run(ready, check=False).returncode == 0:
@@ -121,16 +123,18 @@ class PostgresServer:
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
-    """A server of this test's own (it may be killed): skips without the binaries."""
+def private_postgres() -> Iterator[PostgresServer]:
+    """A server of this test's own (it may be killed): skips without the binaries. Its
+    folder is outside pytest's (root-only) tmp tree: the `postgres` user must reach it."""
     if postgres_bin() is None:
         pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
-    workdir = tmp_path / "pg"
-    workdir.mkdir()
+    workdir = Path(tempfile.mkdtemp(prefix="llmtriage-pg-"))
+    workdir.chmod(0o755)
     server = PostgresServer(workdir)
-    server.init()
-    server.start()
     try:
+        server.init()
+        server.start()
         yield server
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

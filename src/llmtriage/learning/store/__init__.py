@@ -35,8 +35,12 @@ def check_url(url: str) -> str:
 
 
 async def open_decision_store(url: str, *, timeout_s: float = 2.0) -> DecisionStore:
-    """Open (and migrate) the store `url` names. DecisionStoreError: it cannot be reached."""
-    check_url(url)
+    """Open (and migrate) the store `url` names. DecisionStoreError: it cannot be reached;
+    ConfigError: the url is not one of the schemes above."""
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"decision log url: {exc}") from None
     if url.startswith("memory://"):
         return MemoryDecisionStore()
     if url.startswith("sqlite:///"):
