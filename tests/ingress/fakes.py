@@ -84,6 +84,9 @@ class ToolAnthropic(FakeAnthropic):
         if not body.get("thinking"):
             return await super()._messages(request)
         self.received.append(_received(request, body))
+        if self.failures:
+            failure = self.failures.pop(0)
+            return JSONResponse(failure.body, status_code=failure.status, headers=failure.headers)
         thinking = {"type": "thinking", "thinking": "Let me think.", "signature": "sig-fake"}
         text = {"type": "text", "text": "Thought about it"}
         message = {"id": "msg_think", "type": "message", "role": "assistant",
