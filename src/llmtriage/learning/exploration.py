@@ -15,33 +15,16 @@ what must happen, and their propensity stays 1. An explored request skips the ca
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, fields
+from dataclasses import replace
 
 from llmtriage.routing.catalog import Catalog
 from llmtriage.routing.config import ExplorationConfig
 from llmtriage.routing.decision import Decision, Reason
 
 
-@dataclass(frozen=True, kw_only=True)
-class ExploredDecision(Decision):
-    """A decision that went through exploration (whether or not it moved)."""
-
-    policy_tier: str  # what the router chose
-    propensity: float  # P(this tier | prompt) under router + exploration
-
-    @property
-    def explored(self) -> bool:
-        return self.tier != self.policy_tier
-
-
 def propensity_of(decision: Decision) -> tuple[str, float]:
     """(the router's own tier, the propensity of the routed one) for any decision."""
-    if isinstance(decision, ExploredDecision):
-        return decision.policy_tier, decision.propensity
-    return decision.tier, 1.0
-
-
-_DECISION_FIELDS = tuple(f.name for f in fields(Decision))
+    return decision.policy_tier or decision.tier, decision.propensity
 
 
 class Explorer:
@@ -64,16 +47,19 @@ class Explorer:
         others = [t for t in allowed if t != decision.tier]
         if not others:
             return decision  # nowhere else to go: propensity 1
-        base = {name: getattr(decision, name) for name in _DECISION_FIELDS}
         if self._rng.random() >= epsilon:
-            return ExploredDecision(**base, policy_tier=decision.tier, propensity=1.0 - epsilon)
+            return replace(decision, policy_tier=decision.tier, propensity=1.0 - epsilon)
         tier = self._rng.choice(others)
         deployment = self.catalog.pick(tier, decision.estimated_tokens)
-        base |= {"tier": tier, "deployment": deployment.name, "model": deployment.model}
-        base["cascade"] = False
-        return ExploredDecision(
-            **base, policy_tier=decision.tier, propensity=epsilon / len(others)
+        return replace(
+            decision,
+            tier=tier,
+            deployment=deployment.name,
+            model=deployment.model,
+            cascade=False,
+            policy_tier=decision.tier,
+            propensity=epsilon / len(others),
         )
 
 
-__all__ = ["ExploredDecision", "Explorer", "propensity_of"]
+__all__ = ["Explorer", "propensity_of"]

@@ -42,6 +42,15 @@ class Decision:
     cascade: bool = False
     # the text the classifier scored (the last user turn), when it scored; not in to_dict
     scored_text: str | None = field(default=None, repr=False)
+    # ε-exploration (learning/exploration.py): the router's own tier when exploration ran
+    # on this decision (None: it did not), and P(this tier | prompt) under the policy
+    policy_tier: str | None = None
+    propensity: float = 1.0
+
+    @property
+    def explored(self) -> bool:
+        """Exploration routed this request away from the router's own tier."""
+        return self.policy_tier is not None and self.tier != self.policy_tier
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -62,7 +62,6 @@ from llmtriage.execution.streaming import RoutedStream, StreamNotResumed
 from llmtriage.fallback.attempts import Attempt, calls, fallbacks
 from llmtriage.fallback.errors import ChainExhausted, FallbackError
 from llmtriage.fallback.metrics import FallbackMetrics
-from llmtriage.learning.exploration import ExploredDecision
 from llmtriage.providers.errors import (
     ContextWindowExceeded,
     ProviderAuthError,
@@ -280,7 +279,7 @@ def decision_headers(decision: Decision, decision_id: str | None = None) -> dict
         headers["x-llmtriage-rule"] = decision.rule
     if decision_id is not None:
         headers["x-llmtriage-decision-id"] = decision_id
-    if isinstance(decision, ExploredDecision) and decision.explored:
+    if decision.explored and decision.policy_tier is not None:
         headers["x-llmtriage-explored-from"] = decision.policy_tier
     return headers
 
