@@ -17,7 +17,7 @@ EmbedderLoader = Callable[[Path | None], Embedder]
 
 
 def _static(path: Path | None) -> Embedder:
-    from llmtriage.embedding.static import StaticEmbedder
+    from llmtriage.embedding.static import StaticEmbedder  # optional: model2vec
 
     if path is None:
         raise ArtifactError("a static embedder needs its folder inside the artifact")
@@ -25,13 +25,13 @@ def _static(path: Path | None) -> Embedder:
 
 
 def _transformer(path: Path | None) -> Embedder:
-    from llmtriage.embedding.transformer import TransformerEmbedder
+    from llmtriage.embedding.transformer import TransformerEmbedder  # optional: torch
 
     return TransformerEmbedder.load(path)
 
 
 def _hashing(path: Path | None) -> Embedder:
-    from llmtriage.embedding.hashing import HashingEmbedder
+    from llmtriage.embedding.hashing import HashingEmbedder  # tests only: loaded on demand
 
     return HashingEmbedder()
 
