@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from llmtriage.console.feed import ConsoleFeed
 from llmtriage.execution.served import CascadeInfo, Completion
 from llmtriage.learning.capture import build_record
 from llmtriage.learning.log import DecisionLog
@@ -58,6 +59,7 @@ class Telemetry:
         self.keys = keys
         self._clock = clock
         self.decision_log: DecisionLog | None = None  # set while the log is open
+        self.console = ConsoleFeed(aggregates)  # what /console shows (console/feed.py)
 
     def cache_lookup(self, path: str, hit: bool) -> None:
         """`DecisionCache` observer."""
@@ -69,6 +71,7 @@ class Telemetry:
         """One text scored by /v1/score (Prometheus score metrics are observed by the route)."""
         self.aggregates.add("scoring.prompts")
         self.aggregates.add(f"scoring.tier.{tier}")
+        self.console.scored(score, tier)
         await self._log_score(score)
 
     async def decided(self, decision: Decision) -> None:
@@ -81,6 +84,7 @@ class Telemetry:
         if decision.novel:
             m.novel.inc()
             add("routing.novel")
+        self.console.decided(decision)
         if decision.score is not None:
             await self._log_score(decision.score)
 
@@ -193,10 +197,25 @@ class CallTelemetry:
         stream: bool = True,
         outcome: str = "ok",
     ) -> None:
+        usage = call.response.usage if isinstance(call, Completion) else call.usage
+        if self.telemetry is not None:
+            baseline = baseline_deployment(self.config)
+            self.telemetry.console.finished(
+                decision,
+                tier=tier,
+                deployment=deployment,
+                attempts=call.attempts,
+                cascade=call.cascade,
+                usage=usage,
+                cost=call.cost,
+                baseline=None if usage is None else cost_usd(usage, baseline),
+                latency_s=time.perf_counter() - self.started,
+                outcome=outcome,
+                decision_id=self.decision_id,
+            )
         log, request = self._log, self._request
         if log is None or request is None or self.decision_id is None:
             return
-        usage = call.response.usage if isinstance(call, Completion) else call.usage
         log.submit(
             build_record(
                 decision_id=self.decision_id,
