@@ -12,7 +12,17 @@ import json
 import sys
 from pathlib import Path
 
-from bench import asgi, cache, decision_log, http, inprocess, machine, proxy_overhead, report
+from bench import (
+    asgi,
+    cache,
+    decision_log,
+    http,
+    ingress_overhead,
+    inprocess,
+    machine,
+    proxy_overhead,
+    report,
+)
 from bench.core import Context, Section, SectionResult
 
 SECTIONS: dict[str, Section] = {
@@ -25,6 +35,7 @@ SECTIONS: dict[str, Section] = {
         Section("http", "scoring", http.http_section),
         Section("cache", "cache", cache.cache_section),
         Section("proxy", "proxy", proxy_overhead.proxy_overhead_section),
+        Section("ingress", "proxy", ingress_overhead.ingress_overhead_section),
         Section("decision_log", "decision_log", decision_log.decision_log_section),
     )
 }
