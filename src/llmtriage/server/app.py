@@ -40,7 +40,16 @@ from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.limits import LIMITS_STATE_KEY, ConnectionLimits
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
 from llmtriage.server.ratelimit import TokenBucket
-from llmtriage.server.routes import feedback, health, messages, proxy, responses, score, stats
+from llmtriage.server.routes import (
+    console,
+    feedback,
+    health,
+    messages,
+    proxy,
+    responses,
+    score,
+    stats,
+)
 from llmtriage.server.settings import ServeSettings, settings_from_env
 from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
 from llmtriage.server.telemetry import Telemetry
@@ -121,7 +130,8 @@ def create_app(
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, gate=gate)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
-    for router in (score.router, health.router, stats.router, *routers):  # hot path first
+    # Hot path first; the console's page and /v1/stats/... beside /v1/stats.
+    for router in (score.router, health.router, stats.router, console.router, *routers):
         app.include_router(router)
     app.gate = gate
     bind_gate(app, gate)
