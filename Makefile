@@ -4,7 +4,7 @@ VENV ?= .venv
 MODEL ?= models/default
 PYTEST_ARGS ?=
 
-.PHONY: setup data train generalisation evaluate verifier savings notebooks test test-fast check bench serve chaos clean
+.PHONY: setup data train generalisation adaptation evaluate verifier savings notebooks test test-fast check bench serve chaos clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ train: setup data
 # 2 cores); writes $(MODEL)/eval/generalisation.{json,md} and the table into $(MODEL)/report.md
 generalisation: setup data
 	$(PY) -m llmtriage_train.generalisation.cli --out $(MODEL)/eval
+
+# learning curve of `llmtriage train --base` (adapt with 50-400 labelled rows) per
+# left-out task (~15 min on 2 cores); writes $(MODEL)/eval/adaptation.json, docs/adaptation.md
+adaptation: setup data
+	$(PY) -m llmtriage_train.adaptation.curve --out $(MODEL)/eval --doc docs/adaptation.md
 
 evaluate: setup data $(MODEL)/manifest.json
 	$(PY) -m llmtriage.cli evaluate --benchmarks --model $(MODEL)

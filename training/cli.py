@@ -56,8 +56,16 @@ def _candidates(text: str) -> tuple[Candidate, ...]:
 
 def register_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a complexity scorer and write an artifact")
-    p.add_argument("--out", type=Path, default=Path("models/default"))
+    p.add_argument(
+        "--out", type=Path, default=None, help="default: models/default (with --base: BASE-adapted)"
+    )
     p.add_argument("--name", default=None, help="artifact name (default: folder name)")
+    p.add_argument(
+        "--base",
+        type=Path,
+        help="adapt this artifact to --data's labelled rows (head refitted with the base's "
+        "weights as a prior, models recalibrated; docs/adaptation.md) instead of training anew",
+    )
     p.add_argument("--embedder", choices=("static", "transformer"), default="static")
     p.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS))
     p.add_argument("--data", type=Path, help="your own outcomes file instead of the benchmarks")
@@ -201,7 +209,34 @@ def run_train_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_adapt(args: argparse.Namespace) -> int:
+    """`train --base DIR --data FILE`: a new artifact adapted from the base (adaptation/)."""
+    from llmtriage_train.adaptation.artifact import adapt_artifact  # when run: see the top
+    from llmtriage_train.data.outcomes import OutcomesError
+
+    if not args.data:
+        raise InputError("--base needs --data FILE (labelled rows in the outcomes format)")
+    out = args.out or args.base.with_name(f"{args.base.name}-adapted")
+    start = time.perf_counter()
+    try:
+        result = adapt_artifact(
+            args.base, args.data, out, name=args.name, weak=args.weak, strong=args.strong
+        )
+    except (OutcomesError, OSError) as exc:
+        raise InputError(str(exc)) from exc
+    m = result.manifest
+    print(
+        f"adapted {m.lineage.base_version if m.lineage else args.base} with {result.rows} rows "
+        f"of {args.data} (prior strength λ = {result.adapted.fit.lam:g}): {m.model_version} "
+        f"written to {out} in {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
+    if args.base:
+        return run_adapt(args)
+    args.out = args.out or Path("models/default")
     if not args.data and not args.candidates and args.llmrouter_labels == "pair":
         return run_train_default(args)
     # training modules load when the command runs (see the top)

@@ -111,6 +111,21 @@ class WeightsRef(BaseModel):
     sha256: str
 
 
+class Lineage(BaseModel):
+    """Where an adapted artifact comes from (`llmtriage train --base`): its base, the
+    labelled rows it was refitted on and how. Absent on artifacts trained from scratch."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    base_version: str
+    base_path: str
+    base_weights_sha256: str
+    data: list[DataRef] = Field(min_length=1)  # the labelled file(s): sha256 of the bytes
+    rows: int = Field(gt=0)  # labelled rows the refit used
+    method: str
+    parameters: dict[str, Any] = Field(default_factory=dict)  # e.g. the prior strength
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -133,3 +148,4 @@ class Manifest(BaseModel):
     library_versions: dict[str, str] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    lineage: Lineage | None = None  # optional: manifests written before it still load
