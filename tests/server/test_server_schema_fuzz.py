@@ -27,7 +27,8 @@ from llmtriage.server.app import create_service
 from llmtriage.server.settings import ServeSettings
 from tests.server.loopback import Loopback
 
-UPSTREAM_5XX = {502, 503, 504}
+# 529: Anthropic's overloaded_error, what /v1/messages answers for an exhausted chain (503)
+UPSTREAM_5XX = {502, 503, 504, 529}
 EXAMPLES = 12  # per operation
 
 

@@ -86,6 +86,7 @@ async def test_every_error_status_is_declared_with_the_error_schema(tiny_artifac
     app = create_service(ServeSettings(model=tiny_artifact), env={})
     spec: dict[str, Any] = app.openapi()
     ref = "#/components/schemas/ErrorBody"
+    anthropic_ref = "#/components/schemas/AnthropicErrorBody"
     expected = {
         ("post", "/v1/chat/completions"): {400, 401, 403, 404, 413, 415, 422, 429, 502, 503, 504},
         ("post", "/v1/route"): {400, 401, 403, 404, 413, 415, 422, 503},
@@ -93,6 +94,8 @@ async def test_every_error_status_is_declared_with_the_error_schema(tiny_artifac
         ("post", "/v1/score/batch"): {400, 401, 403, 413, 415, 422, 503},
         ("get", "/v1/stats"): {401, 403, 422, 503},
         ("get", "/readyz"): {401, 403, 503},
+        ("post", "/v1/responses"): {400, 401, 403, 404, 413, 415, 422, 429, 502, 503, 504},
+        ("post", "/v1/messages"): {400, 401, 403, 404, 413, 429, 500, 504, 529},
     }
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -101,8 +104,10 @@ async def test_every_error_status_is_declared_with_the_error_schema(tiny_artifac
             want = expected.get((method, path))
             if want is not None:
                 assert want <= set(errors), (method, path, sorted(errors))
+            # the Anthropic Messages routes answer in Anthropic's error shape
+            want_ref = anthropic_ref if path.startswith("/v1/messages") else ref
             for status, response in errors.items():
                 schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": ref}, (method, path, status)
+                assert schema == {"$ref": want_ref}, (method, path, status)
     detail = spec["components"]["schemas"]["ErrorDetail"]
     assert set(detail["required"]) == {"message", "type", "param", "code"}

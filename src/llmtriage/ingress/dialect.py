@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmtriage.errors import InputError, LlmtriageError
@@ -97,6 +98,41 @@ _ANTHROPIC_TYPES = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+
+class AnthropicErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # an exhausted chain adds `attempts`
+
+    type: str
+    message: str
+
+
+class AnthropicErrorBody(BaseModel):
+    """Every error of the Messages API: `{"type": "error", "error": {"type", "message"}}`."""
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+
+
+ANTHROPIC_ERRORS = {
+    400: "Malformed or wrong-shaped body, a routing error, or an upstream's fail-fast 4xx",
+    401: "Missing or wrong key (x-api-key or Authorization: Bearer)",
+    403: "A rule forbids every tier the request could use",
+    404: "Unknown model or deployment",
+    413: "Body larger than max_body_bytes",
+    429: "This client key's rate limit, or the upstream's",
+    500: "The upstream failed or rejected the proxy's credentials",
+    504: "The upstream timed out",
+    529: "Every deployment of the fallback chain failed, or one has no API key",
+}
+
+
+def anthropic_error_responses() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` of the Messages routes: Anthropic's statuses and shape."""
+    return {
+        status: {"model": AnthropicErrorBody, "description": text}
+        for status, text in ANTHROPIC_ERRORS.items()
+    }
 
 
 class AnthropicDialect(Dialect):

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from llmtriage.ingress.count_tokens import COUNT_HEADER, count_tokens
-from llmtriage.ingress.dialect import ANTHROPIC, Dialect
+from llmtriage.ingress.dialect import ANTHROPIC, Dialect, anthropic_error_responses
 from llmtriage.ingress.handling import IngressRoute, json_body, validated
 from llmtriage.ingress.messages import CountTokensBody, MessagesBody, to_chat_request, to_message
 from llmtriage.ingress.messages_stream import MessagesEvents
@@ -47,7 +47,10 @@ def _forwarded(request: Request) -> dict[str, str]:
 
 
 @router.post(
-    "/v1/messages", response_model=None, openapi_extra=group("inference", MESSAGES_EXAMPLE)
+    "/v1/messages",
+    response_model=None,
+    openapi_extra=group("inference", MESSAGES_EXAMPLE),
+    responses=anthropic_error_responses(),
 )
 async def messages(request: Request, service: Routing) -> Response:
     raw = await json_body(request)
@@ -70,6 +73,7 @@ async def messages(request: Request, service: Routing) -> Response:
     "/v1/messages/count_tokens",
     response_model=None,
     openapi_extra=group("inference", COUNT_EXAMPLE),
+    responses=anthropic_error_responses(),
 )
 async def messages_count_tokens(request: Request, service: Routing) -> Response:
     raw = await json_body(request)

@@ -31,7 +31,8 @@ from llmtriage.ingress.serving import complete, open_stream, relay
 from llmtriage.ingress.turns import routing_headers
 from llmtriage.providers.types import JSONObject
 from llmtriage.server.auth import group
-from llmtriage.server.routes.proxy import Routing, _check_bounds
+from llmtriage.server.errors import BODY_ERRORS, error_responses
+from llmtriage.server.routes.proxy import CHAT_ERRORS, UPSTREAM_ERRORS, Routing, _check_bounds
 
 
 class ResponsesRoute(IngressRoute):
@@ -48,7 +49,10 @@ RESPONSES_EXAMPLE = {
 
 
 @router.post(
-    "/v1/responses", response_model=None, openapi_extra=group("inference", RESPONSES_EXAMPLE)
+    "/v1/responses",
+    response_model=None,
+    openapi_extra=group("inference", RESPONSES_EXAMPLE),
+    responses=error_responses(BODY_ERRORS, CHAT_ERRORS, UPSTREAM_ERRORS),
 )
 async def responses(request: Request, service: Routing) -> Response:
     body: ResponsesBody = validated(ResponsesBody, await json_body(request))
