@@ -40,6 +40,7 @@ EXPECTED_GROUPS = {
     "/v1/score/batch": "scoring",
     "/v1/stats": "stats",
     "/metrics": "metrics",
+    "/v1/admin/reload": "admin",
     "/healthz": "health",
     "/readyz": "health",
     "/openapi.json": "docs",
@@ -85,6 +86,7 @@ def test_policy_defaults_are_the_documented_ones() -> None:
         "scoring": "client",
         "stats": "admin",
         "metrics": "admin",
+        "admin": "admin",
         "health": "open",
         "docs": "open",
     }

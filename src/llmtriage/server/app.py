@@ -18,7 +18,6 @@ import gc
 import hashlib
 import json
 import logging
-import math
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -39,8 +38,10 @@ from llmtriage.server.errors import GuardMiddleware, install_error_handlers
 from llmtriage.server.fast_score import FastScorePath
 from llmtriage.server.limits import LIMITS_STATE_KEY, ConnectionLimits
 from llmtriage.server.metrics import Metrics, MetricsMiddleware
+from llmtriage.server.model_swap import install_model, prepare_model
 from llmtriage.server.ratelimit import TokenBucket
 from llmtriage.server.routes import (
+    admin,
     console,
     feedback,
     health,
@@ -51,7 +52,7 @@ from llmtriage.server.routes import (
     stats,
 )
 from llmtriage.server.settings import ServeSettings, settings_from_env
-from llmtriage.server.state import STATE_KEY, AppState, ModelState, SharedState, app_state
+from llmtriage.server.state import STATE_KEY, AppState, SharedState, app_state
 from llmtriage.server.telemetry import Telemetry
 from llmtriage.store.aggregates import Aggregates
 from llmtriage.store.decision_cache import CacheScope, DecisionCache, ScopedCache
@@ -61,7 +62,6 @@ from llmtriage.store.resilient import FailOpenStore
 
 logger = logging.getLogger("llmtriage.server")
 
-SELF_TEST_PROMPT = "Prove that the square root of 2 is irrational."
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -131,7 +131,8 @@ def create_app(
     app.add_middleware(AuthMiddleware, gate=gate)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     # Hot path first; the console's page and /v1/stats/... beside /v1/stats.
-    for router in (score.router, health.router, stats.router, console.router, *routers):
+    own = (score.router, health.router, stats.router, console.router, admin.router)
+    for router in (*own, *routers):
         app.include_router(router)
     app.gate = gate
     bind_gate(app, gate)
@@ -248,34 +249,13 @@ def load_model(state: AppState, scorer: Scorer | None = None) -> None:
     a 503, and the orchestrator keeps traffic away. `llmtriage serve` loads the
     artifact before starting the server, so a bad path still fails fast there.
     """
-    settings = state.settings
     try:
-        scorer = scorer or Scorer.load(settings.model)
-        value = scorer.score(SELF_TEST_PROMPT)
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise ValueError(f"self-test score {value} is outside [0, 1]")
+        model = prepare_model(state.settings, scorer)
     except (LlmtriageError, OSError, ValueError) as exc:
-        state.not_ready_reason = f"model {settings.model} is not usable: {exc}"
+        state.not_ready_reason = f"model {state.settings.model} is not usable: {exc}"
         logger.error("not ready: %s", state.not_ready_reason)
         return
-    max_chars = scorer.manifest.max_chars
-    if settings.max_prompt_chars is not None:
-        max_chars = min(max_chars, settings.max_prompt_chars)
-    thresholds = scorer.thresholds.model_dump(mode="json")
-    state.model = ModelState(
-        scorer=scorer,
-        max_chars=max_chars,
-        pre_truncate=max_chars < scorer.manifest.max_chars,
-        thresholds=thresholds,
-        self_test_score=value,
-        cache_scope=CacheScope(
-            "score", scorer.model_version, _digest({"thresholds": thresholds, "max": max_chars})
-        ),
-    )
-    state.not_ready_reason = ""
-    state.metrics.model_info.labels(scorer.model_version).set(1)
-    state.metrics.ready.set(1)
-    logger.info("ready: model %s, self-test score %.3f", scorer.model_version, value)
+    install_model(state, model)
 
 
 @asynccontextmanager

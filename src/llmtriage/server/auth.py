@@ -10,7 +10,7 @@ Every route belongs to one endpoint group, declared where the route is declared
             open while none is, refused (401) while only client keys are
     open    anyone
 
-Defaults: inference and scoring `client`, stats and metrics `admin`, health and docs
+Defaults: inference and scoring `client`, stats, metrics and admin `admin`, health and docs
 `open`. Keys are sent as `Authorization: Bearer <key>` and checked against sha256
 digests in constant time (routing/auth.py), before any byte of the body is read
 (Anthropic clients send theirs as `x-api-key`, taken when there is no bearer token). A
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from llmtriage.server.ratelimit import TokenBucket
 
 Access = Literal["client", "admin", "open"]
-Group = Literal["inference", "scoring", "stats", "metrics", "health", "docs"]
+Group = Literal["inference", "scoring", "stats", "metrics", "admin", "health", "docs"]
 GROUPS: tuple[str, ...] = get_args(Group)
 OPENAPI_KEY = "x-llmtriage-auth"
 TENANT_SCOPE_KEY = "llmtriage.tenant"
@@ -76,6 +76,7 @@ class AuthPolicy(BaseModel):
     scoring: Access = "client"  # /v1/score, /v1/score/batch
     stats: Access = "admin"  # /v1/stats (costs, token counts, cache state)
     metrics: Access = "admin"  # /metrics
+    admin: Access = "admin"  # /v1/admin/reload (swaps the served model)
     health: Access = "open"  # /healthz, /readyz
     docs: Access = "open"  # /openapi.json, /docs, /redoc
 
