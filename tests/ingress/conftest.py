@@ -91,3 +91,7 @@ def gpt(service_url: str, fakes: object) -> Iterator[openai.OpenAI]:
         base_url=service_url + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=10
     ) as sdk:
         yield sdk
+
+
+# the plain fake OpenAI upstream, for tests that need no tool-calling fakes
+from tests.providers.upstreams import _openai_server, openai_fake  # noqa: E402, F401

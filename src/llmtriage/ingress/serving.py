@@ -47,15 +47,16 @@ async def complete(
     request: Request, service: RoutingService, chat: ChatRequest, headers: Mapping[str, str]
 ) -> tuple[Completion, dict[str, str]]:
     """The whole answer and the headers that explain it."""
-    seen = CallTelemetry(request_telemetry(request), service.config)
+    seen = CallTelemetry(request_telemetry(request), service.config, body=chat, headers=headers)
     done = await _unless_client_leaves(request, service.complete(chat, headers))
     await seen.decided(done.decision)
     served = done.served
     seen.completed(
         seen.answered_as(done.decision, done.cascade), served.config, done.response.usage
     )
+    seen.log_completion(done)
     out = (
-        served_headers(done.decision, served.tier, served.config, done.attempts)
+        served_headers(done.decision, served.tier, served.config, done.attempts, seen.decision_id)
         | cascade_headers(done.cascade)
         | {"x-llmtriage-cost": format_cost(done.cost)}
     )
@@ -66,11 +67,13 @@ async def open_stream(
     request: Request, service: RoutingService, chat: ChatRequest, headers: Mapping[str, str]
 ) -> tuple[RoutedStream, CallTelemetry, dict[str, str]]:
     """The routed stream, opened up to its first token (errors before it raise here)."""
-    seen = CallTelemetry(request_telemetry(request), service.config)
+    seen = CallTelemetry(request_telemetry(request), service.config, body=chat, headers=headers)
     stream = await service.stream(chat, headers)
     await seen.decided(stream.decision)
     out = (
-        served_headers(stream.decision, stream.tier, stream.deployment, stream.attempts)
+        served_headers(
+            stream.decision, stream.tier, stream.deployment, stream.attempts, seen.decision_id
+        )
         | cascade_headers(stream.cascade)
         | STREAM_HEADERS
     )
@@ -92,6 +95,7 @@ async def relay(
         ended = True
     except ProviderCallError as exc:  # the headers are gone: in-band, as the APIs do
         ended = True
+        seen.log_stream(stream, "error")
         failure = failure_of(exc) or Failure(502, "upstream error")
         for data in writer.error(failure):
             yield data
@@ -103,7 +107,9 @@ async def relay(
         if not ended:
             log.debug("client disconnected mid-stream: upstream stream closed")
             seen.completed(answered, stream.deployment, stream.usage)
+            seen.log_stream(stream, "client_closed")
     seen.completed(answered, stream.deployment, stream.usage)
+    seen.log_stream(stream, "ok")
     for data in writer.end():
         yield data
     for name, value in stream.trailer().items():
