@@ -8,7 +8,7 @@ const POLL_MS = 3000;
 const SVG = "http://www.w3.org/2000/svg";
 const COLOURS = ["#3d8bd4", "#e07b39", "#7a5cc7", "#2f9e72", "#c8323c", "#8a8f98"];
 const $ = (id) => document.getElementById(id);
-const state = { scores: null, moved: null, timer: null, busy: false };
+const state = { scores: null, moved: null, timer: null, busy: false, last: null };
 
 function el(tag, attrs, parent, text) {
   const node = document.createElementNS(SVG, tag);
@@ -52,6 +52,13 @@ function table(node, head, rows) {
     node.appendChild(r);
   }
 }
+// One user unit = one CSS pixel: text stays readable from a phone to a wide screen.
+function size(svg) {
+  const height = svg.viewBox.baseVal.height;
+  const width = Math.max(240, Math.round(svg.getBoundingClientRect().width || svg.viewBox.baseVal.width));
+  svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+  return [width, height];
+}
 function mark(svg, points) { svg.setAttribute("data-points", String(points)); }
 function empty(svg, w, h, text) {
   el("text", { x: w / 2, y: h / 2, "text-anchor": "middle" }, svg, text || "no data in this window");
@@ -85,6 +92,7 @@ async function refresh() {
       get("/v1/stats/decisions?router=" + encodeURIComponent($("router").value) + "&limit=25"),
     ]);
     routers(traffic.routers);
+    state.last = { traffic, deployments };
     drawTraffic(traffic);
     drawCost(traffic);
     drawCascade(traffic);
@@ -112,7 +120,7 @@ function routers(names) {
 // ------------------------------------------------------------------------ charts
 
 function drawTraffic(t) {
-  const svg = $("chart-traffic"), W = 600, H = 200, L = 36, B = 18;
+  const svg = $("chart-traffic"), [W, H] = size(svg), L = 36, B = 18;
   clear(svg);
   const figs = $("traffic-figures"); clear(figs);
   figure(figs, "requests", t.requests.toLocaleString());
@@ -146,7 +154,7 @@ function drawTraffic(t) {
 }
 
 function drawCost(t) {
-  const c = t.cost, svg = $("chart-cost"), W = 300;
+  const c = t.cost, svg = $("chart-cost"), [W] = size(svg);
   const figs = $("cost-figures"); clear(figs);
   figure(figs, "spent", usd(c.spent_usd));
   figure(figs, "all-strong baseline", usd(c.baseline_usd));
@@ -165,7 +173,7 @@ function drawCost(t) {
 }
 
 function drawCascade(t) {
-  const svg = $("chart-cascade"), W = 300, H = 140;
+  const svg = $("chart-cascade"), [W, H] = size(svg), LX = 190;
   const figs = $("cascade-figures"); clear(figs);
   figure(figs, "novelty rate (" + t.novelty.novel + " / " + t.novelty.measured + ")", pct(t.novelty.rate));
   figure(figs, "escalation rate (" + t.cascade.escalations + " / " + t.cascade.runs + ")", pct(t.cascade.escalation_rate));
@@ -176,10 +184,11 @@ function drawCascade(t) {
   const max = Math.max(...rows.map((r) => r.count)), bh = Math.min(24, (H - 4) / rows.length);
   rows.forEach((r, i) => {
     const y = 2 + i * bh;
-    el("rect", { x: 130, y, width: Math.max(1, ((W - 170) * r.count) / max), height: bh - 3,
+    const w = ((W - LX - 40) * r.count) / max;
+    el("rect", { x: LX, y, width: Math.max(1, w), height: bh - 3,
       fill: r.verdict === "accepted" ? COLOURS[3] : COLOURS[1] }, svg);
-    el("text", { x: 126, y: y + bh / 2 + 2, "text-anchor": "end" }, svg, r.verdict + ": " + r.reason);
-    el("text", { x: 134 + ((W - 170) * r.count) / max, y: y + bh / 2 + 2 }, svg, String(r.count));
+    el("text", { x: LX - 4, y: y + bh / 2 + 2, "text-anchor": "end" }, svg, r.verdict + ": " + r.reason);
+    el("text", { x: LX + 4 + w, y: y + bh / 2 + 2 }, svg, String(r.count));
   });
 }
 
@@ -211,7 +220,7 @@ function range(s) {
 }
 
 function renderScores() {
-  const s = state.scores, svg = $("chart-scores"), W = 600, H = 200, B = 18;
+  const s = state.scores, svg = $("chart-scores"), [W, H] = size(svg), B = 18;
   if (!s) return;
   clear(svg);
   mark(svg, s.scored);
@@ -320,15 +329,15 @@ function renderWhatIf() {
 
 function drawDeployments(d) {
   const rows = d.deployments;
-  const lat = $("chart-latency"), fb = $("chart-fallbacks"), W = 600;
+  const lat = $("chart-latency"), fb = $("chart-fallbacks"), [W, LH] = size(lat), [, FH] = size(fb);
   clear(lat); clear(fb);
   const timed = rows.filter((r) => r.latency.p50_ms !== null);
   mark(lat, timed.length);
-  if (!timed.length) empty(lat, W, 160);
+  if (!timed.length) empty(lat, W, LH);
   else {
-    const max = Math.max(...timed.map((r) => r.latency.p99_ms)), bh = Math.min(36, 150 / timed.length);
+    const max = Math.max(...timed.map((r) => r.latency.p99_ms)), bh = Math.min(30, (LH - 4) / timed.length);
     timed.forEach((r, i) => {
-      const y = 4 + i * bh, sx = (v) => 120 + ((W - 170) * v) / max;
+      const y = 4 + i * bh, sx = (v) => 120 + (Math.max(40, W - 300) * v) / max;
       el("rect", { x: 120, y, width: sx(r.latency.p99_ms) - 120, height: bh - 6, fill: "#f2c9a8" }, lat);
       el("rect", { x: 120, y, width: sx(r.latency.p90_ms) - 120, height: bh - 6, fill: COLOURS[1] }, lat);
       el("rect", { x: 120, y, width: sx(r.latency.p50_ms) - 120, height: bh - 6, fill: COLOURS[0] }, lat);
@@ -338,15 +347,16 @@ function drawDeployments(d) {
   }
   const called = rows.filter((r) => r.calls > 0);
   mark(fb, called.length);
-  if (!called.length) empty(fb, W, 120);
+  if (!called.length) empty(fb, W, FH);
   else {
-    const max = Math.max(...called.map((r) => r.calls)), bh = Math.min(28, 116 / called.length);
+    const max = Math.max(...called.map((r) => r.calls)), bh = Math.min(26, (FH - 4) / called.length);
     called.forEach((r, i) => {
-      const y = 2 + i * bh, sx = (v) => ((W - 290) * v) / max;
+      const y = 2 + i * bh, sx = (v) => (Math.max(40, W - 330) * v) / max;
       el("rect", { x: 120, y, width: Math.max(1, sx(r.calls)), height: bh - 5, fill: "#c9d6e4" }, fb);
       el("rect", { x: 120, y, width: sx(r.retries + r.fallbacks), height: bh - 5, fill: COLOURS[4] }, fb);
       el("text", { x: 116, y: y + bh / 2 + 2, "text-anchor": "end" }, fb, r.name);
-      el("text", { x: 124 + sx(r.calls), y: y + bh / 2 + 2 }, fb, r.calls + " calls · " + r.retries + " retries · " + r.fallbacks + " fallbacks");
+      const words = W < 560 ? [" calls · ", " re · ", " fb"] : [" calls · ", " retries · ", " fallbacks"];
+      el("text", { x: 124 + sx(r.calls), y: y + bh / 2 + 2 }, fb, r.calls + words[0] + r.retries + words[1] + r.fallbacks + words[2]);
     });
   }
   table($("deployments"), ["deployment", "tier", "calls", "ok", "failures", "retries", "fallbacks", "skipped", "breaker", "p50 ms", "p90 ms", "p99 ms"],
@@ -408,6 +418,15 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   document.addEventListener("visibilitychange", refresh);
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => {
+      if (!state.last) return;
+      drawTraffic(state.last.traffic); drawCost(state.last.traffic); drawCascade(state.last.traffic);
+      renderScores(); drawDeployments(state.last.deployments);
+    }, 150);
+  });
   state.timer = setInterval(refresh, POLL_MS);
   if (sessionStorage.getItem(KEY)) signIn(); else signOut("");
 });
