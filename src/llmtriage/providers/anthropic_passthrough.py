@@ -1,6 +1,6 @@
 """Anthropic Messages requests sent upstream as the client wrote them.
 
-The /v1/messages ingress (llmtriage.ingress) routes a translation of the client's body
+The /v1/messages ingress (llmtriage.server.ingress) routes a translation of the client's body
 (a `PassthroughRequest`: rules, classifier, cascade and fallback chains read it as any
 ChatRequest) that also carries the `Original`: the client's body and its
 `anthropic-version`/`anthropic-beta` headers. An Anthropic deployment sends that body

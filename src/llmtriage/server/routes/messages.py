@@ -1,7 +1,7 @@
 """Anthropic Messages API: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
 
 Requests are routed as chat completions are (rules, classifier, cascade, fallback
-chains; llmtriage.ingress.messages translates), with the same `x-llmtriage-*` headers.
+chains; llmtriage.server.ingress.messages translates), with the same `x-llmtriage-*` headers.
 An Anthropic deployment receives the client's body and `anthropic-version` /
 `anthropic-beta` headers unchanged (model replaced) and its answer comes back as it
 came; an OpenAI-format deployment gets the translation, and its answer is translated
@@ -16,15 +16,20 @@ from typing import ClassVar
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from llmtriage.ingress.count_tokens import COUNT_HEADER, count_tokens
-from llmtriage.ingress.dialect import ANTHROPIC, Dialect, anthropic_error_responses
-from llmtriage.ingress.handling import IngressRoute, json_body, validated
-from llmtriage.ingress.messages import CountTokensBody, MessagesBody, to_chat_request, to_message
-from llmtriage.ingress.messages_stream import MessagesEvents
-from llmtriage.ingress.serving import complete, open_stream, relay
-from llmtriage.ingress.turns import routing_headers
 from llmtriage.providers.anthropic_passthrough import FORWARDED_HEADERS, raw_message
 from llmtriage.server.auth import group
+from llmtriage.server.ingress.count_tokens import COUNT_HEADER, count_tokens
+from llmtriage.server.ingress.dialect import ANTHROPIC, Dialect, anthropic_error_responses
+from llmtriage.server.ingress.handling import IngressRoute, json_body, validated
+from llmtriage.server.ingress.messages import (
+    CountTokensBody,
+    MessagesBody,
+    to_chat_request,
+    to_message,
+)
+from llmtriage.server.ingress.messages_stream import MessagesEvents
+from llmtriage.server.ingress.serving import complete, open_stream, relay
+from llmtriage.server.ingress.turns import routing_headers
 from llmtriage.server.routes.proxy import Routing, _check_bounds, decision_headers
 
 

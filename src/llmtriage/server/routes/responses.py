@@ -3,7 +3,7 @@
 Routed as chat completions are (rules, classifier, cascade, fallback chains), with the
 same `x-llmtriage-*` headers; no deployment speaks the Responses API, so the request is
 translated to Chat Completions (the Anthropic provider goes on to Messages) and the answer
-back (llmtriage.ingress.responses). `previous_response_id` reads the conversation from
+back (llmtriage.server.ingress.responses). `previous_response_id` reads the conversation from
 the app's shared store (ingress/responses_store.py). Errors are OpenAI's shape.
 """
 
@@ -14,9 +14,12 @@ from typing import ClassVar
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from llmtriage.ingress.dialect import OPENAI, Dialect
-from llmtriage.ingress.handling import IngressRoute, json_body, tenant_of, validated
-from llmtriage.ingress.responses import (
+from llmtriage.providers.types import JSONObject
+from llmtriage.server.auth import group
+from llmtriage.server.errors import BODY_ERRORS, error_responses
+from llmtriage.server.ingress.dialect import OPENAI, Dialect
+from llmtriage.server.ingress.handling import IngressRoute, json_body, tenant_of, validated
+from llmtriage.server.ingress.responses import (
     ResponsesBody,
     assistant_message,
     conversation,
@@ -25,13 +28,10 @@ from llmtriage.ingress.responses import (
     response_object,
     to_chat_request,
 )
-from llmtriage.ingress.responses_store import ResponseStore, no_store, store_of
-from llmtriage.ingress.responses_stream import ResponsesEvents
-from llmtriage.ingress.serving import complete, open_stream, relay
-from llmtriage.ingress.turns import routing_headers
-from llmtriage.providers.types import JSONObject
-from llmtriage.server.auth import group
-from llmtriage.server.errors import BODY_ERRORS, error_responses
+from llmtriage.server.ingress.responses_store import ResponseStore, no_store, store_of
+from llmtriage.server.ingress.responses_stream import ResponsesEvents
+from llmtriage.server.ingress.serving import complete, open_stream, relay
+from llmtriage.server.ingress.turns import routing_headers
 from llmtriage.server.routes.proxy import CHAT_ERRORS, UPSTREAM_ERRORS, Routing, _check_bounds
 
 

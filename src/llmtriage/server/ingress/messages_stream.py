@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmtriage.ingress.dialect import ANTHROPIC, Failure
-from llmtriage.ingress.messages import message_id, stop_reason
 from llmtriage.providers.anthropic_passthrough import raw_events
 from llmtriage.providers.types import ChatChunk, JSONObject
+from llmtriage.server.ingress.dialect import ANTHROPIC, Failure
+from llmtriage.server.ingress.messages import message_id, stop_reason
 
 
 def event(name: str, data: JSONObject) -> bytes:

@@ -18,10 +18,10 @@ from fastapi import Request
 
 from llmtriage.execution.served import Completion
 from llmtriage.execution.streaming import RoutedStream
-from llmtriage.ingress.dialect import Failure, failure_of
 from llmtriage.providers.errors import ProviderCallError
 from llmtriage.providers.types import ChatChunk, ChatRequest
 from llmtriage.routing.cost import format_cost
+from llmtriage.server.ingress.dialect import Failure, failure_of
 from llmtriage.server.routes.proxy import (
     _unless_client_leaves,
     cascade_headers,

@@ -16,15 +16,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmtriage.ingress.dialect import Failure
-from llmtriage.ingress.responses import (
+from llmtriage.providers.types import ChatChunk, JSONObject, Usage
+from llmtriage.server.ingress.dialect import Failure
+from llmtriage.server.ingress.responses import (
     ResponsesBody,
     call_item,
     message_item,
     new_id,
     response_object,
 )
-from llmtriage.providers.types import ChatChunk, JSONObject, Usage
 
 
 class ResponsesEvents:

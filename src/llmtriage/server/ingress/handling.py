@@ -19,9 +19,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 from starlette.requests import ClientDisconnect
 
-from llmtriage.ingress.dialect import Dialect, Failure, failure_of
 from llmtriage.server.auth import AUTH_SCOPE_KEY, TENANT_SCOPE_KEY
 from llmtriage.server.errors import ApiError, log_crash
+from llmtriage.server.ingress.dialect import Dialect, Failure, failure_of
 from llmtriage.server.routes.proxy import get_routing
 from llmtriage.service import RoutingService
 
