@@ -15,6 +15,7 @@ from pathlib import Path
 from bench import (
     asgi,
     cache,
+    console_load,
     decision_log,
     http,
     ingress_overhead,
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Section] = {
         Section("proxy", "proxy", proxy_overhead.proxy_overhead_section),
         Section("ingress", "proxy", ingress_overhead.ingress_overhead_section),
         Section("decision_log", "decision_log", decision_log.decision_log_section),
+        Section("console", "console", console_load.console_load_section),
     )
 }
 

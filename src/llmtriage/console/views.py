@@ -44,13 +44,21 @@ class WindowData:
     end: int  # the last bucket's end
     bucket_s: int
     buckets: tuple[tuple[int, Mapping[str, float]], ...]  # (bucket start, console fields)
+    sums: Mapping[str, float] | None = None  # the totals, when summed once on reading
 
-    def totals(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for _, fields in self.buckets:
-            for field, value in fields.items():
-                out[field] = out.get(field, 0.0) + value
-        return out
+    def totals(self) -> Mapping[str, float]:
+        """Every field summed over the window (each endpoint asks: summed once per read)."""
+        if self.sums is not None:
+            return self.sums
+        return summed(fields for _, fields in self.buckets)
+
+
+def summed(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for fields in parts:
+        for field, value in fields.items():
+            out[field] = out.get(field, 0.0) + value
+    return out
 
 
 class BucketReader:
@@ -107,7 +115,8 @@ class BucketReader:
         horizon = now - agg.retention_s - bucket_s
         for old in [b for b in self._settled if b < horizon]:
             del self._settled[old]
-        return WindowData(first, last + bucket_s, bucket_s, tuple(buckets))
+        sums = summed(fields for _, fields in buckets)
+        return WindowData(first, last + bucket_s, bucket_s, tuple(buckets), sums)
 
 
 # ----------------------------------------------------------------------------- helpers
