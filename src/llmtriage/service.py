@@ -31,6 +31,8 @@ from llmtriage.execution import (
 )
 from llmtriage.fallback import FallbackMetrics
 from llmtriage.learning.exploration import Explorer
+from llmtriage.learning.judge import Judge, load_template
+from llmtriage.learning.shadow import Shadower
 from llmtriage.providers import PROVIDERS, ProviderKind
 from llmtriage.providers.transport import PoolLimits, open_client
 from llmtriage.providers.types import ChatRequest
@@ -55,6 +57,7 @@ class RoutingService:
         client_keys: ClientKeys,
         score_cache: ScopedCache | None = None,
         explorer: Explorer | None = None,
+        shadower: Shadower | None = None,
     ) -> None:
         self.config = config
         self.router = router
@@ -62,6 +65,7 @@ class RoutingService:
         self.client_keys = client_keys
         self.score_cache = score_cache  # classifier scores shared across replicas
         self.explorer = explorer  # ε-exploration after the router (None: off)
+        self.shadower = shadower  # shadow comparisons, started by the app (None: off)
 
     @property
     def deployments(self) -> Mapping[str, ResolvedDeployment]:
@@ -145,7 +149,17 @@ def build_routing(
         client_keys=ClientKeys(config.auth.api_key_hashes),
         score_cache=score_cache,
         explorer=explorer if explorer.active else None,
+        shadower=_shadower(config, chains),
     )
+
+
+def _shadower(config: RoutingConfig, chains: Chains) -> Shadower | None:
+    shadow = config.shadow
+    if not shadow.active or shadow.judge is None:  # the loader requires a judge when active
+        return None
+    template = load_template(config.shadow_template_path())
+    judge = Judge(chains.deployments[shadow.judge], template, shadow.judge_max_tokens)
+    return Shadower(shadow, chains, judge, auto_names=config.auto_model_names)
 
 
 def _cascader(

@@ -33,3 +33,6 @@ async def decision_store(store_url: str) -> AsyncIterator[DecisionStore]:
 from tests.providers.upstreams import _openai_server, openai_fake  # noqa: E402
 
 __all__ += ["_openai_server", "openai_fake"]
+from tests.providers.upstreams import _anthropic_server, anthropic_fake  # noqa: E402
+
+__all__ += ["_anthropic_server", "anthropic_fake"]

@@ -99,10 +99,15 @@ class DecisionLog:
 
     async def find(self, decision_id: str, wait_s: float = 2.0) -> DecisionRecord | None:
         """The logged decision; waits (up to wait_s) for one still queued here."""
+        await self.settled(decision_id, wait_s)
+        return await self._open_store().get(decision_id)
+
+    async def settled(self, decision_id: str, wait_s: float = 5.0) -> None:
+        """Returns once a row queued here under this id was written or dropped (or after
+        wait_s): shadow verdicts wait for their decision's row."""
         deadline = time.monotonic() + wait_s
         while decision_id in self._pending and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        return await self._open_store().get(decision_id)
 
     async def put_verdict(self, verdict: Verdict) -> bool:
         return await self._open_store().put_verdict(verdict)

@@ -20,6 +20,8 @@ Shape (see `defaults/routing.yaml` for a commented example):
     fallback: {enabled, deadline_s, neighbour_tiers, max_retries, max_retry_wait_s,
                backoff: {base_s, max_s}, breaker: {...}}   # on by default
     exploration: {epsilon, routers: {auto name: ε}, seed?}  # off by default
+    shadow: {fraction, routers: {auto name: fraction}, judge: <deployment>,
+             max_per_minute, max_usd_per_day, template?, ...}  # off by default
 
 API keys never appear in the file: `api_key_env` names the environment variable.
 """
@@ -270,6 +272,30 @@ class ExplorationConfig(_Strict):
     seed: int | None = None  # fixed: the same choices every run (tests)
 
 
+class ShadowConfig(_Strict):
+    """Shadow comparisons (llmtriage.learning.shadow): for `fraction` of the answered
+    requests of each auto model name (`routers` per name), the other tier answers the same
+    request off the request path and the `judge` deployment compares the two answers
+    (learning/judge.py; `template`: a prompt file, relative to this config, replacing the
+    documented default). Capped at `max_per_minute` shadowed requests and `max_usd_per_day`
+    of shadow plus judge cost (per replica); off (0) by default. Needs the decision log."""
+
+    fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    routers: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+    judge: str | None = None  # a deployment name
+    template: str | None = None
+    max_per_minute: float = Field(default=60.0, gt=0)
+    max_usd_per_day: Decimal = Field(default=Decimal("5"), ge=0)
+    judge_max_tokens: int = Field(default=16, gt=0)
+    queue_size: int = Field(default=1000, ge=1)
+    concurrency: int = Field(default=2, ge=1, le=64)  # shadow jobs run at once
+    seed: int | None = None  # fixed: the same sample every run (tests)
+
+    @property
+    def active(self) -> bool:
+        return self.fraction > 0 or any(f > 0 for f in self.routers.values())
+
+
 class RoutingConfig(_Strict):
     version: Literal[1] = 1
     tiers: list[TierConfig] = Field(min_length=1)
@@ -283,6 +309,7 @@ class RoutingConfig(_Strict):
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 
     _source: YamlSource = PrivateAttr(default_factory=lambda: YamlSource("<routing config>", None))
 
@@ -308,6 +335,11 @@ class RoutingConfig(_Strict):
     def verifier_path(self) -> Path | None:
         """The cascade verifier's folder, relative to the config file (or absolute)."""
         path = self.cascade.verifier_path
+        return None if path is None else self._relative(path)
+
+    def shadow_template_path(self) -> Path | None:
+        """The judge prompt file, relative to the config file (or absolute)."""
+        path = self.shadow.template
         return None if path is None else self._relative(path)
 
     def _relative(self, path: str) -> Path:

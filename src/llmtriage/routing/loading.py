@@ -31,10 +31,11 @@ def parse_routing_config(data: Any, source: YamlSource | None = None) -> Routing
     except ValidationError as exc:
         issues = [Issue(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
         raise source.error(issues) from exc
+    config = config.with_source(source)  # before the checks: paths are relative to it
     issues = [issue for check in CHECKS for issue in check(config)]
     if issues:
         raise source.error(issues)
-    return config.with_source(source)
+    return config
 
 
 def _unique_names(config: RoutingConfig) -> Iterator[Issue]:
@@ -125,9 +126,28 @@ def _tier_refs(config: RoutingConfig) -> Iterator[Issue]:
         yield Issue(("cascade", "cheap_tier"), "cheap_tier must come before strong_tier")
 
 
+def _shadow(config: RoutingConfig) -> Iterator[Issue]:
+    shadow = config.shadow
+    deployments = [d.name for tier in config.tiers for d in tier.deployments]
+    if shadow.active and shadow.judge is None:
+        yield Issue(("shadow", "judge"), "shadow comparisons need a judge deployment")
+    if shadow.judge is not None and shadow.judge not in deployments:
+        yield Issue(
+            ("shadow", "judge"),
+            f"unknown deployment '{shadow.judge}' (deployments: {', '.join(deployments)})",
+        )
+    for name in shadow.routers:
+        if name not in config.auto_model_names:
+            yield Issue(("shadow", "routers", name), f"'{name}' is not an auto model name")
+    path = config.shadow_template_path()
+    if path is not None and not path.is_file():
+        yield Issue(("shadow", "template"), f"no judge prompt template at {path}")
+
+
 CHECKS: tuple[Callable[[RoutingConfig], Iterator[Issue]], ...] = (
     _unique_names,
     _rules,
     _classifier,
     _tier_refs,
+    _shadow,
 )

@@ -62,6 +62,8 @@ from llmtriage.execution.streaming import RoutedStream, StreamNotResumed
 from llmtriage.fallback.attempts import Attempt, calls, fallbacks
 from llmtriage.fallback.errors import ChainExhausted, FallbackError
 from llmtriage.fallback.metrics import FallbackMetrics
+from llmtriage.learning.judge import answer_text
+from llmtriage.learning.shadow import ShadowJob, StreamShadow
 from llmtriage.providers.errors import (
     ContextWindowExceeded,
     ProviderAuthError,
@@ -238,7 +240,20 @@ def routing_lifespan(
             fallback_metrics=FallbackMetrics(state.metrics.registry) if state else None,
         ) as service:
             app.state.routing = service
-            yield
+            shadower = service.shadower
+            decision_log = shared.telemetry.decision_log if shared else None
+            if shadower is None:
+                yield
+                return
+            if decision_log is None:
+                log.warning("shadow comparisons need the decision log (decision_log): off")
+                yield
+                return
+            await shadower.start(decision_log, state.metrics.registry if state else None)
+            try:
+                yield
+            finally:
+                await shadower.aclose()
 
     return lifespan
 
@@ -362,7 +377,11 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
             | cascade_headers(stream.cascade)
             | {"cache-control": "no-cache", "x-accel-buffering": "no"}
         )
-        events = _sse(stream, with_usage=body.wants_usage, seen=seen)
+        shadow = None
+        if _sampled(service, seen, stream.decision):
+            assert service.shadower is not None and seen.decision_id is not None
+            shadow = StreamShadow(service.shadower, seen.decision_id, body)
+        events = _sse(stream, with_usage=body.wants_usage, seen=seen, shadow=shadow)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     done = await _unless_client_leaves(request, service.complete(body, request.headers))
     await seen.decided(done.decision)
@@ -371,12 +390,25 @@ async def chat_completions(body: ChatRequest, request: Request, service: Routing
         seen.answered_as(done.decision, done.cascade), served.config, done.response.usage
     )
     seen.log_completion(done)
+    if _sampled(service, seen, done.decision):  # after the answer; the job runs off the path
+        assert service.shadower is not None and seen.decision_id is not None
+        job = ShadowJob(
+            seen.decision_id, done.decision, served.tier, served.config.name, body,
+            answer_text(done.response),
+        )  # fmt: skip
+        service.shadower.offer(job)
     headers = (
         served_headers(done.decision, served.tier, served.config, done.attempts, seen.decision_id)
         | cascade_headers(done.cascade)
         | {"x-llmtriage-cost": format_cost(done.cost)}
     )
     return Response(done.response.to_json(), media_type="application/json", headers=headers)
+
+
+def _sampled(service: RoutingService, seen: CallTelemetry, decision: Decision) -> bool:
+    """Whether to shadow this request (needs its decision logged)."""
+    shadower = service.shadower
+    return shadower is not None and seen.decision_id is not None and shadower.sample(decision)
 
 
 async def _unless_client_leaves(request: Request, call: Coroutine[Any, Any, T]) -> T:
@@ -408,11 +440,17 @@ async def _disconnected(request: Request) -> None:
 
 
 async def _sse(
-    stream: RoutedStream, *, with_usage: bool, seen: CallTelemetry
+    stream: RoutedStream,
+    *,
+    with_usage: bool,
+    seen: CallTelemetry,
+    shadow: StreamShadow | None = None,
 ) -> AsyncIterator[bytes]:
     ended = False  # the upstream's stream ended or failed (not: the client went away)
     try:
         async for chunk in stream:
+            if shadow is not None:
+                shadow.see(chunk)
             if chunk.usage_only and not with_usage:
                 continue
             yield b"data: " + chunk.to_json(with_usage=with_usage) + b"\n\n"
@@ -440,6 +478,8 @@ async def _sse(
         seen.answered_as(stream.decision, stream.cascade), stream.deployment, stream.usage
     )
     seen.log_stream(stream, "ok")
+    if shadow is not None:  # the whole answer has been sent
+        shadow.ended(stream.decision, stream.tier, stream.deployment.name)
     for name, value in stream.trailer().items():  # a resumed answer names who finished it
         yield f": {name}={value}\n\n".encode()
     yield f": x-llmtriage-cost={format_cost(stream.cost)}\n\n".encode()
