@@ -17,6 +17,7 @@ from llmtriage_train.adaptation.adapt import Column, adapt, difficulty_of
 from llmtriage_train.adaptation.artifact import raw_features, same_shares
 from llmtriage_train.adaptation.curve import base_calibration, sample_rows, score_difficulty
 from llmtriage_train.adaptation.prior import prior_ridge
+from llmtriage_train.adaptation.select import GRID, adapt_by_routing_cv, routing_cv
 from llmtriage_train.data.loaders import STRONG, WEAK
 from llmtriage_train.features.embed_cache import EmbeddingCache
 from llmtriage_train.generalisation.loto import build_bank, evaluate_rows, fit
@@ -146,3 +147,28 @@ def test_old_manifests_without_lineage_still_load(trained) -> None:  # type: ign
     raw.pop("lineage")  # what an artifact written before the field looks like
     assert Manifest.model_validate(raw).lineage is None
     assert read_manifest(out).lineage is None
+
+
+def test_routing_cv_scores_every_prior_strength_and_calibration_only(trained) -> None:  # type: ignore[no-untyped-def]
+    out, _, truth, bank = trained
+    scorer = Scorer.load(out, embedder=HashingEmbedder())
+    weights = read_weights(out, scorer.manifest)
+    cal = {k: (c.slope, c.intercept) for k, c in scorer.manifest.label.calibration.items()}
+    rows = np.arange(200)
+    raw = bank.raw[True].rows(rows)
+    rng = np.random.default_rng(4)
+    hard = truth[rows] < 0.5  # the base's easy prompts are this traffic's hard ones
+    cols = [
+        Column(name, rows, (rng.random(rows.size) < np.where(hard, lo, hi)).astype(float))
+        for name, lo, hi in (("a", 0.1, 0.6), ("b", 0.3, 0.95))
+    ]
+    target = np.where(hard, 1.0, -1.0)
+    keys = list(map(str, rows))
+    cv = routing_cv(weights, cal, raw, target, cols, keys)
+    assert list(cv) == list(GRID) and all(0.0 <= v <= 1.5 for v in cv.values())
+    chosen = adapt_by_routing_cv(weights, cal, raw, target, cols, keys)
+    assert chosen.cv_apgr == cv
+    assert chosen.fit.lam == max(cv, key=lambda k: (cv[k], k))
+    kept = adapt(weights, cal, raw, target, cols, groups=keys, refit_head=False)
+    np.testing.assert_allclose(kept.weights.dense_coef, weights.dense_coef)  # head kept
+    assert {"a", "b"} <= set(kept.calibration) and {"a", "b"} <= set(chosen.refitted)

@@ -13,6 +13,7 @@ never saw, a weak one at zero. The embedder, statistics scaling and idf stay the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ class Column:
     name: str  # its calibration key
     rows: I64
     quality: F64  # in [0, 1]
+    block: str = "data"  # the models it is compared with (a source): same rows, one block
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,13 @@ class Adapted:
     calibration: dict[str, tuple[float, float]]  # every base model, refitted where covered
     fit: PriorFit
     refitted: list[str] = field(default_factory=list)  # calibration keys the rows covered
+    cv_apgr: dict[float, float] = field(default_factory=dict)  # select.py's inner CV, if run
 
     def parameters(self) -> dict[str, Any]:
         return {
-            "lambda": self.fit.lam,
+            "lambda": self.fit.lam if math.isfinite(self.fit.lam) else "inf (head kept)",
             "lambda_grid_cv_mse": {str(k): v for k, v in self.fit.cv_mse.items()},
+            "lambda_grid_cv_apgr": {str(k): v for k, v in self.cv_apgr.items()},
             "calibration_prior_precision": CAL_PRIOR,
             "recalibrated_models": self.refitted,
         }

@@ -35,7 +35,7 @@ class PriorFit:
     cv_mse: dict[float, float]  # inner-CV mean squared error per λ (empty: λ was given)
 
 
-class _Kernel:
+class Kernel:
     """Everything a fit needs, computed once: residuals against the base and the
     scaled kernel K = X D⁻² Xᵀ."""
 
@@ -65,9 +65,7 @@ class _Kernel:
         return v
 
 
-def inner_cv(
-    kernel: _Kernel, groups: Sequence[str], lambdas: Sequence[float]
-) -> dict[float, float]:
+def inner_cv(kernel: Kernel, groups: Sequence[str], lambdas: Sequence[float]) -> dict[float, float]:
     """Mean held-out squared error per λ over INNER_FOLDS folds by group (rows sharing a
     question stay in one fold)."""
     fold = fold_ids(list(groups), INNER_FOLDS)
@@ -97,7 +95,7 @@ def prior_ridge(
 ) -> PriorFit:
     """The weights near (w0, b0) that fit y; λ by inner CV on these rows unless given."""
     d = np.ones(x.shape[1]) if scale is None else scale
-    kernel = _Kernel(x, y, w0, b0, d)
+    kernel = Kernel(x, y, w0, b0, d)
     cv: dict[float, float] = {}
     if lam is None:
         cv = inner_cv(kernel, groups, lambdas)
