@@ -102,7 +102,7 @@ def _explained(lines: list[str], node: ast.Import | ast.ImportFrom) -> bool:
     i = node.lineno - 1
     while i >= 0:
         text = lines[i].strip()
-        if text.startswith(("import ", "from ")) or not text or text == "try:":
+        if text.startswith(("import ", "from ", "try:")) or not text:
             if "#" in text:
                 return True
             i -= 1

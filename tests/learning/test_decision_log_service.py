@@ -85,9 +85,7 @@ async def test_prompts_are_stored_only_when_asked(
     tmp_path: Path, tiny_artifact: Path, openai_fake: Fake
 ) -> None:
     routing = write_routing(tmp_path, openai_fake[1])
-    app = create_service(
-        settings(tiny_artifact, routing, "memory://", log_prompts=True), env=ENV
-    )
+    app = create_service(settings(tiny_artifact, routing, "memory://", log_prompts=True), env=ENV)
     async with serve(app) as client:
         answer = await client.post("/v1/chat/completions", json=chat("Plain text please"))
         await _log(app).flush()

@@ -62,11 +62,12 @@ def register_replay(sub: Sub) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> list[LoggedDecision]:
+    # the stores and the serve settings load when a command runs, not when it registers
     from llmtriage.learning.store import open_decision_store
 
     url = args.log
     if url is None:
-        from llmtriage.server.settings import load_settings
+        from llmtriage.server.settings import load_settings  # pydantic-settings: serve extra
 
         url = load_settings(config=args.config).decision_log.url
     since = None if args.since_days is None else time.time() - args.since_days * 86400.0
@@ -82,7 +83,7 @@ def _fetch(args: argparse.Namespace) -> list[LoggedDecision]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from llmtriage.learning.export import FORMATS, outcome_rows, write_outcomes
+    from llmtriage.learning.export import FORMATS, outcome_rows, write_outcomes  # on run only
 
     if args.out.suffix.lower() not in FORMATS:
         raise InputError(f"{args.out}: the outcomes file must end in .jsonl or .parquet")
@@ -114,7 +115,7 @@ def _replay(args: argparse.Namespace) -> int:
         candidate = rp.threshold_policy(tiers, cutpoints)
         name = f"thresholds {args.thresholds}"
     else:
-        from llmtriage.scoring.scorer import Scorer
+        from llmtriage.scoring.scorer import Scorer  # numpy and the embedder: on run only
 
         scorer = Scorer.load(args.artifact)
         cuts = list(scorer.thresholds.cutpoints)

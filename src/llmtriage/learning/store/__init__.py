@@ -44,6 +44,7 @@ async def open_decision_store(url: str, *, timeout_s: float = 2.0) -> DecisionSt
     if url.startswith("memory://"):
         return MemoryDecisionStore()
     if url.startswith("sqlite:///"):
+        # on demand, like the PostgreSQL store: a process opens the one its URL names
         from llmtriage.learning.store.sqlite import SqliteDecisionStore
 
         return await SqliteDecisionStore.open(Path(url.removeprefix("sqlite:///")))
