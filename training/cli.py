@@ -228,7 +228,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     print(
         f"adapted {m.lineage.base_version if m.lineage else args.base} with {result.rows} rows "
         f"of {args.data} (prior strength λ = {result.adapted.fit.lam:g}): {m.model_version} "
-        f"written to {out} in {time.perf_counter() - start:.1f} s"
+        f"written to {out} in {time.perf_counter() - start:.1f} s; recalibrated "
+        f"{', '.join(result.adapted.refitted)}; thresholds for {m.label.weak_model} vs "
+        f"{m.label.strong_model} (--weak/--strong to pick another pair)"
     )
     return 0
 

@@ -177,7 +177,7 @@ class Point:
 BASE_CACHE = Path("data/cache/adaptation")
 
 
-def fold_base(bank: Bank, fold: Fold) -> tuple[Weights, dict[str, tuple[float, float]]]:
+def fold_base(bank: Bank, fold: Fold) -> tuple[Weights, dict[str, tuple[float, float]], bool]:
     """The fold's base as served weights and calibration; cached on disk (the fit on every
     other task is the run's one expensive step, and reruns would repeat it unchanged)."""
     digest = hashlib.sha256(f"{DEFAULT!r}{fold.task}".encode())
@@ -188,7 +188,7 @@ def fold_base(bank: Bank, fold: Fold) -> tuple[Weights, dict[str, tuple[float, f
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         cal = json.loads(str(arrays.pop("calibration_json")))
-        return Weights(**arrays), {k: (float(a), float(b)) for k, (a, b) in cal.items()}
+        return Weights(**arrays), {k: (float(a), float(b)) for k, (a, b) in cal.items()}, True
     base = fit(bank, fold.train, DEFAULT)
     weights = weights_from(base.heads, base.scaling, bank.raw[True].embeddings.shape[1])
     cal = base_calibration(bank, base)
@@ -197,14 +197,14 @@ def fold_base(bank: Bank, fold: Fold) -> tuple[Weights, dict[str, tuple[float, f
     payload: dict[str, Any] = {"calibration_json": np.array(json.dumps(cal)), **weights.arrays()}
     np.savez(tmp, **payload)
     tmp.replace(path)
-    return weights, cal
+    return weights, cal, False
 
 
 def run_fold(
     bank: Bank, fold: Fold, ns: Sequence[int], seeds: int
-) -> tuple[str, list[Point], float]:
+) -> tuple[str, list[Point], float, bool]:
     start = time.perf_counter()
-    weights, cal = fold_base(bank, fold)
+    weights, cal, cached = fold_base(bank, fold)
     raw = bank.raw[DEFAULT.strip]
     keys = bank.table.keys
     points = []
@@ -236,13 +236,15 @@ def run_fold(
             scratch = evaluate_rows(bank, ev, fit(bank, lab, DEFAULT))
             figures["scratch"] = _figures(scratch)
             points.append(Point(n, seed, int(lab.size), int(ev.size), figures, lambdas))
-    return fold.task, points, time.perf_counter() - start
+    return fold.task, points, time.perf_counter() - start, cached
 
 
-def summarise(results: list[tuple[str, list[Point], float]], ns: Sequence[int]) -> dict[str, Any]:
+def summarise(
+    results: list[tuple[str, list[Point], float, bool]], ns: Sequence[int]
+) -> dict[str, Any]:
     models = ["base", *ADAPTERS, "scratch"]
     tasks: dict[str, Any] = {}
-    for task, points, seconds in results:
+    for task, points, seconds, cached in results:
         per_n = []
         for n in ns:
             mine = [p for p in points if p.n == n]
@@ -262,7 +264,7 @@ def summarise(results: list[tuple[str, list[Point], float]], ns: Sequence[int]) 
                 entry[m]["per_seed"] = [p.figures[m]["apgr"] for p in mine]
             entry["lambda"] = {a: [p.lambdas[a] for p in mine] for a in ADAPTERS}
             per_n.append(entry)
-        tasks[task] = {"points": per_n, "seconds": seconds}
+        tasks[task] = {"points": per_n, "seconds": seconds, "base_from_cache": cached}
     mean: dict[str, Any] = {}
     for n in ns:
         entries = [e for t in tasks.values() for e in t["points"] if e["n"] == n]
