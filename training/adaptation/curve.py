@@ -40,6 +40,7 @@ from llmtriage_train.adaptation.select import adapt_by_routing_cv
 from llmtriage_train.data.datasets import DataError, data_root
 from llmtriage_train.features.distill import ensure_static_embedder
 from llmtriage_train.features.embed_cache import EmbeddingCache
+from llmtriage_train.features.featurize import RawFeatures
 from llmtriage_train.generalisation.default_model import evaluated_pairs
 from llmtriage_train.generalisation.evaluation import SourceScore, score_source, task_apgr
 from llmtriage_train.generalisation.loto import (
@@ -66,23 +67,25 @@ BAR_GAIN = 0.03  # the issue's bar: adapted ≥ base + 0.03 mean APGR at 200 row
 MIN_PER_SOURCE = 5  # labelled rows every source of the task gets (when it has them)
 
 # name -> how the base is adapted (the first is the method `train --base` runs)
-Adapter = Callable[
-    [Weights, dict[str, tuple[float, float]], Any, F64, list[Column], list[str]], Adapted
-]
+Cal = dict[str, tuple[float, float]]  # calibration key -> (slope, intercept)
+Adapter = Callable[[Weights, Cal, RawFeatures, F64, list[Column], list[str]], Adapted]
 
 
-def _primary(w: Weights, cal: dict[str, tuple[float, float]], raw: Any, y: F64,
-             cols: list[Column], keys: list[str]) -> Adapted:  # fmt: skip
+def _primary(
+    w: Weights, cal: Cal, raw: RawFeatures, y: F64, cols: list[Column], keys: list[str]
+) -> Adapted:
     return adapt(w, cal, raw, y, cols, groups=keys)
 
 
-def _calibration_only(w: Weights, cal: dict[str, tuple[float, float]], raw: Any, y: F64,
-                      cols: list[Column], keys: list[str]) -> Adapted:  # fmt: skip
+def _calibration_only(
+    w: Weights, cal: Cal, raw: RawFeatures, y: F64, cols: list[Column], keys: list[str]
+) -> Adapted:
     return adapt(w, cal, raw, y, cols, groups=keys, refit_head=False)
 
 
-def _routing_cv(w: Weights, cal: dict[str, tuple[float, float]], raw: Any, y: F64,
-                cols: list[Column], keys: list[str]) -> Adapted:  # fmt: skip
+def _routing_cv(
+    w: Weights, cal: Cal, raw: RawFeatures, y: F64, cols: list[Column], keys: list[str]
+) -> Adapted:
     return adapt_by_routing_cv(w, cal, raw, y, cols, keys)
 
 
