@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from bench.core import Context, SectionResult
 from bench.loadgen import build_requests
 from bench.prompts import short_prompts
 from bench.proxy_overhead import CONFIG, _cpu_seconds, _load, _serve, _upstream_app
+from bench.proxy_overhead import _spawn as spawn_ready
 
-REPO = Path(__file__).resolve().parent.parent
 TARGET_ADDED_P99_MS = 1.0
 
 
@@ -61,19 +60,7 @@ def _proxy_app(
 
 
 def _spawn(*args: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.decision_log", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("READY "):
-        process.kill()
-        process.wait()
-        raise RuntimeError(f"{args[0]} process did not start: {line!r}")
-    return process, int(line.split()[1])
+    return spawn_ready(*args, module="bench.decision_log")
 
 
 def _count_rows(url: str) -> int | None:

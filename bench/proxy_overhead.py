@@ -180,9 +180,10 @@ def _tiny_artifact() -> Path:
 # ---- load generator ------------------------------------------------------------------
 
 
-def _spawn(*args: str) -> tuple[subprocess.Popen[str], int]:
+def _spawn(*args: str, module: str = "bench.proxy_overhead") -> tuple[subprocess.Popen[str], int]:
+    """`python -m module args...`, once it prints `READY <port>`."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.proxy_overhead", *args],
+        [sys.executable, "-m", module, *args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,

@@ -21,17 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from llmtriage.errors import InputError
 from llmtriage.scoring import Scorer
 from llmtriage.scoring.artifact import read_weights, save_artifact, sha256_file
-from llmtriage.scoring.features import LexicalSpec, lexical_counts, stats_matrix
+from llmtriage.scoring.features import LexicalSpec, stats_matrix
 from llmtriage.scoring.manifest import DataRef, Lineage, Manifest, ModelCalibration, Thresholds
 from llmtriage.text import truncate, valid_utf8
 from llmtriage_train.adaptation.adapt import METHOD, Adapted, Column, adapt, difficulty_of
 from llmtriage_train.data.outcomes import Outcomes, read_outcomes
-from llmtriage_train.features.featurize import RawFeatures
+from llmtriage_train.features.featurize import RawFeatures, count_matrix
 from llmtriage_train.generalisation.difficulty import rasch_difficulty
 from llmtriage_train.generalisation.normalise import dedup_key
 from llmtriage_train.model.export import library_versions
@@ -52,19 +51,8 @@ def raw_features(texts: list[str], scorer: Scorer) -> RawFeatures:
     m = scorer.manifest
     cut = [valid_utf8(truncate(t, m.max_chars)) for t in texts]
     spec = LexicalSpec(m.lexical.n_buckets, m.lexical.bigrams) if m.lexical else LexicalSpec(1)
-    indptr, indices, data = [0], [], []
-    for text in cut:
-        ids, counts = lexical_counts(text, spec)
-        indices.append(ids)
-        data.append(counts)
-        indptr.append(indptr[-1] + ids.size)
-    counts_matrix = sp.csr_matrix(
-        (np.concatenate(data), np.concatenate(indices), np.array(indptr)),
-        shape=(len(cut), spec.n_buckets),
-        dtype=np.float32,
-    )
     emb = np.asarray(scorer.embedder.embed(cut), dtype=np.float32)
-    return RawFeatures(emb, stats_matrix(cut), counts_matrix)
+    return RawFeatures(emb, stats_matrix(cut), count_matrix(cut, spec))
 
 
 def rasch_target(outcomes: Outcomes) -> F64:

@@ -35,18 +35,22 @@ def raw_features(
 ) -> RawFeatures:
     cut = [truncate(t, max_chars) for t in texts]
     embeddings = cache.embed(cut)
+    return RawFeatures(embeddings, stats_matrix(cut), count_matrix(cut, spec))
+
+
+def count_matrix(texts: Sequence[str], spec: LexicalSpec) -> sp.csr_matrix:
+    """The texts' hashed n-gram counts as a sparse (n, n_buckets) matrix."""
     indptr, indices, data = [0], [], []
-    for text in cut:
+    for text in texts:
         ids, counts = lexical_counts(text, spec)
         indices.append(ids)
         data.append(counts)
         indptr.append(indptr[-1] + ids.size)
-    counts_matrix = sp.csr_matrix(
+    return sp.csr_matrix(
         (np.concatenate(data), np.concatenate(indices), np.array(indptr)),
-        shape=(len(cut), spec.n_buckets),
+        shape=(len(texts), spec.n_buckets),
         dtype=np.float32,
     )
-    return RawFeatures(embeddings, stats_matrix(cut), counts_matrix)
 
 
 def fit_idf(counts: sp.csr_matrix) -> F32:
